@@ -27,8 +27,13 @@ $(STAMP): pyproject.toml constraints.txt tools/setup.sh
 	VENV=$(VENV) PYTHON=$(PYTHON) bash tools/setup.sh
 	@touch $@
 
+# Containers and classroom VMs often run as root, which Jupyter refuses by default;
+# without a display there is no browser to open, so just print the URL.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root) \
+	$(if $(and $(filter Linux,$(shell uname -s)),$(if $(DISPLAY),,1)),--no-browser)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_FLAGS) $(LAB_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check recipes tests tools notebooks
