@@ -12,7 +12,7 @@ NB ?= notebooks
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test test-gpu test-unit test-notebooks lint execute clean help
+.PHONY: setup lab test test-gpu test-unit test-notebooks lint execute clean help toy-model eval-toy
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (creates .venv first if needed)"
@@ -20,6 +20,8 @@ help:
 	@echo "make test-gpu   the same notebooks in the full profile on a CUDA GPU"
 	@echo "make execute    re-run notebooks and save their outputs (NB=notebooks/00_environment.ipynb)"
 	@echo "make lint       ruff over recipes/, tests/, tools/ and notebooks"
+	@echo "make toy-model  train the toy Stable Diffusion + toy CLIP from scratch (~1 h on 2 CPU cores)"
+	@echo "make eval-toy   judge accuracy of the shipped toy model on 300 prompts per phrasing"
 
 setup: $(STAMP)
 
@@ -59,6 +61,22 @@ test-gpu: $(STAMP)
 
 execute: $(STAMP)
 	$(TEST_ENV) RECIPES_PROFILE=quick RECIPES_DEVICE=cpu $(BIN)/python tools/execute_notebooks.py $(NB)
+
+toy-model: $(STAMP)
+	$(BIN)/python -m recipes.toytrain --out recipes/assets
+	$(MAKE) eval-toy
+
+EVAL_N ?= 300
+eval-toy: $(STAMP)
+	@mkdir -p results
+	@for ph in templates unseen_order unseen_words; do \
+		$(BIN)/python -m recipes prompts --n $(EVAL_N) --phrasing $$ph --out results/prompts_en_$$ph.jsonl >/dev/null && \
+		echo "== $$ph" && \
+		HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy --prompts results/prompts_en_$$ph.jsonl \
+			--steps 25 --guidance 7.5 --seed 0 --fid | tail -n 1 | tee results/toy_eval_en_$$ph.json || exit 1; \
+	done
+	@echo "== speed: 4 images x 25 steps"
+	@HF_HUB_OFFLINE=1 $(BIN)/python -m recipes speed --model toy | tee results/toy_speed.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,9 +1,19 @@
-"""Command line: ``python -m recipes <command>``."""
+"""Command line: ``python -m recipes <command>``; ``--help`` on any command lists its options.
+
+Bad input (empty or overlong prompt, unknown model or scheduler, bad size,
+unreadable image, malformed JSONL line) prints one ``error:`` line and exits 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """Input the user can fix; printed as one line, exit code 2."""
 
 
 def _cmd_env(_args: argparse.Namespace) -> int:
@@ -16,15 +26,155 @@ def _cmd_env(_args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse arguments and run one sub-command; returns the process exit code."""
+def _pipeline(args: argparse.Namespace):
+    from .models import load_pipeline
+    from .schedulers import canonical, set_scheduler
+
+    name = canonical(args.scheduler) if args.scheduler else None  # fail before loading
+    pipe = load_pipeline(args.model, device=args.device)
+    return set_scheduler(pipe, name) if name else pipe
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import check_prompt, check_size, generate
+
+    check_prompt(args.prompt)
+    check_size(args.size, args.size)
+    pipe = _pipeline(args)
+    image = generate(pipe, [args.prompt], args.seed, steps=args.steps, guidance=args.guidance,
+                     negative_prompt=args.negative_prompt, height=args.size, width=args.size)[0]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    image.save(args.out)
+    print(args.out)
+    return 0
+
+
+def _cmd_judge(args: argparse.Namespace) -> int:
+    from PIL import Image, UnidentifiedImageError
+
+    from .judge import judge, parse_prompt
+
+    try:
+        with Image.open(args.image) as im:
+            verdict = judge(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise UsageError(f"cannot read image {args.image}: {exc}") from None
+    out: dict = {"attributes": verdict.attributes,
+                 "confidence": {k: round(v, 3) for k, v in verdict.confidence.items()}}
+    if args.prompt is not None:
+        expect = parse_prompt(args.prompt)
+        if not expect:
+            raise UsageError("the prompt names no attribute the judge knows "
+                             "(shape, colour, position, size, background)")
+        out["expect"] = expect
+        out["match"] = {k: verdict.attributes.get(k) == v for k, v in expect.items()}
+        out["all_correct"] = all(out["match"].values())
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .generate import evaluate, read_prompts
+
+    items = read_prompts(args.prompts)
+    pipe = _pipeline(args)
+    result = evaluate(pipe, items, args.seed, steps=args.steps, guidance=args.guidance,
+                      batch_size=args.batch_size, progress=True, fid=args.fid)
+    result["model"] = args.model
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _cmd_speed(args: argparse.Namespace) -> int:
+    from .generate import time_generation
+
+    pipe = _pipeline(args)
+    result = time_generation(pipe, args.images, args.steps, args.repeats, args.guidance)
+    result.update(model=args.model, scheduler=type(pipe.scheduler).__name__)
+    print(json.dumps(result))
+    return 0
+
+
+def _cmd_prompts(args: argparse.Namespace) -> int:
+    from .promptsets import prompt_items, write_jsonl
+
+    items = prompt_items(args.n, args.seed, args.lang, args.phrasing)
+    if args.out:
+        print(write_jsonl(items, args.out))
+    else:
+        for item in items:
+            print(json.dumps(item, ensure_ascii=False))
+    return 0
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="toy", help="'toy', a local folder or a Hub id")
+    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--guidance", type=float, default=7.5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scheduler", default=None, help="e.g. euler, dpm++2m (default: the model's)")
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for all sub-commands."""
     parser = argparse.ArgumentParser(prog="python -m recipes",
                                      description="diffusers-recipes-zh command line")
     sub = parser.add_subparsers(dest="command", required=True)
-    env = sub.add_parser("env", help="print the environment report and the setup checklist")
-    env.set_defaults(func=_cmd_env)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    sub.add_parser("env", help="environment report and setup checklist").set_defaults(
+        func=_cmd_env)
+
+    gen = sub.add_parser("generate", help="generate one image")
+    gen.add_argument("--prompt", required=True)
+    gen.add_argument("--negative-prompt", default=None)
+    gen.add_argument("--size", type=int, default=64, help="height = width in pixels")
+    gen.add_argument("--out", default="out.png")
+    _add_model_args(gen)
+    gen.set_defaults(func=_cmd_generate)
+
+    jud = sub.add_parser("judge", help="read shape/colour/position/size/background from an image")
+    jud.add_argument("image")
+    jud.add_argument("--prompt", default=None, help="also report which attributes match it")
+    jud.set_defaults(func=_cmd_judge)
+
+    ev = sub.add_parser("evaluate", help="judge accuracy over a JSONL prompt file")
+    ev.add_argument("--prompts", required=True, help='JSONL: {"prompt": ..., "expect": {...}}')
+    ev.add_argument("--batch-size", type=int, default=16)
+    ev.add_argument("--fid", action="store_true",
+                    help="also report FID against renders of the true scenes (toy-CLIP features)")
+    _add_model_args(ev)
+    ev.set_defaults(func=_cmd_evaluate)
+
+    sp = sub.add_parser("speed", help="median time of one call making N images")
+    sp.add_argument("--images", type=int, default=4)
+    sp.add_argument("--repeats", type=int, default=5)
+    _add_model_args(sp)
+    sp.set_defaults(func=_cmd_speed)
+
+    pr = sub.add_parser("prompts", help="write an evaluation prompt set (JSONL) with known answers")
+    pr.add_argument("--n", type=int, default=300)
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--lang", choices=("en", "zh"), default="en")
+    pr.add_argument("--phrasing", choices=("templates", "unseen_order", "unseen_words"),
+                    default="templates")
+    pr.add_argument("--out", default=None, help="file to write (default: stdout)")
+    pr.set_defaults(func=_cmd_prompts)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run one sub-command; returns the process exit code."""
+    from .models import ModelNotAvailable
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ValueError, ModelNotAvailable, FileNotFoundError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, FileNotFoundError) and exc.filename:
+            message = f"file not found: {exc.filename}"
+        print(f"error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -330,6 +330,14 @@ def checklist() -> list[Check]:
     free_gb = shutil.disk_usage(_existing_parent(cache)).free / 2**30
     checks.append(Check("free disk ≥ 5 GB (for one real SD model)", free_gb >= 5,
                         f"{free_gb:.1f} GB free", "free disk space or point HF_HOME elsewhere"))
+    try:
+        from .models import resolve
+
+        toy = resolve("toy")
+        checks.append(Check("toy model (offline)", True, toy))
+    except Exception as exc:  # ModelNotAvailable says how to restore it
+        checks.append(Check("toy model (offline)", False, str(exc).split(";")[0],
+                            "git checkout -- recipes/assets  (or: make toy-model)"))
     mode = ("offline: only cached and local models" if hf["offline"]
             else f"online via {hf['HF_ENDPOINT']}")
     checks.append(Check("Hub access mode", True, mode))

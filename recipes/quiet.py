@@ -7,6 +7,7 @@ silenced wholesale, so a real problem still reaches the learner.
 from __future__ import annotations
 
 import logging
+import sys
 
 
 class _DropMessage(logging.Filter):
@@ -27,3 +28,24 @@ def install() -> None:
     logger = logging.getLogger("transformers.utils.import_utils")
     if not any(isinstance(f, _DropMessage) for f in logger.filters):
         logger.addFilter(_DropMessage("requires torchvision (not installed)"))
+    # diffusers 0.42 warns on every `model.to(dtype)` (from_pipe does one) that some
+    # modules "should be kept in float32" even when the list it prints is empty.
+    # Only the empty-list case is dropped; a real list still shows.
+    logger = logging.getLogger("diffusers.models.modeling_utils")
+    if not any(isinstance(f, _DropMessage) for f in logger.filters):
+        logger.addFilter(_DropMessage("should be kept in float32: []."))
+    loading_bars(False)
+
+
+def loading_bars(enabled: bool = False) -> None:
+    """Turn the "Loading weights" / "Loading pipeline components" bars on or off.
+
+    Loading the toy model from disk takes well under a second, and the bars
+    only push the interesting output off screen. Download bars (huggingface_hub)
+    are not affected. Acts only on libraries already imported, so notebooks
+    import diffusers before recipes.
+    """
+    for name in ("transformers", "diffusers"):
+        if name in sys.modules:
+            module = __import__(f"{name}.utils.logging", fromlist=["logging"])
+            (module.enable_progress_bar if enabled else module.disable_progress_bar)()

@@ -1,0 +1,165 @@
+"""Generate images reproducibly and score them with the judge.
+
+Each image gets its own ``torch.Generator`` seeded ``seed + i``, so an image
+depends only on its prompt and seed, never on batch size or position.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import judge as jd
+
+
+class PromptError(ValueError):
+    """A prompt the model cannot use as given; the message says why and what to do."""
+
+
+def check_prompt(prompt: str, tokenizer=None) -> str:
+    """Return the prompt stripped, or raise ``PromptError`` if it is empty or too long.
+
+    "Too long" means more tokens than the text encoder reads (77 for SD);
+    the pipeline would silently cut the rest off, so we refuse instead.
+    """
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise PromptError("Empty prompt: describe the image, "
+                          "e.g. 'a large red circle on the left'.")
+    prompt = prompt.strip()
+    if tokenizer is not None:
+        n = len(tokenizer(prompt).input_ids)
+        limit = tokenizer.model_max_length
+        if n > limit:
+            raise PromptError(f"Prompt is {n} tokens but the text encoder reads at most {limit}; "
+                              "shorten it (the rest would be silently dropped).")
+    return prompt
+
+
+def check_size(height: int, width: int) -> None:
+    """Raise ``ValueError`` unless both sides are positive multiples of 8 (the VAE factor)."""
+    for side, value in (("height", height), ("width", width)):
+        if not isinstance(value, int) or value < 8 or value % 8:
+            raise ValueError(f"Bad {side} {value!r}: use a positive multiple of 8 "
+                             "(the toy model is trained at 64).")
+
+
+def generators(seeds: Sequence[int], device: str | torch.device = "cpu") -> list[torch.Generator]:
+    """One seeded generator per image (on ``device``, as diffusers samples noise there)."""
+    dev = torch.device(device)
+    gen_device = "cpu" if dev.type == "mps" else dev  # mps generators are not reproducible
+    return [torch.Generator(gen_device).manual_seed(int(s)) for s in seeds]
+
+
+def generate(pipe, prompts: Sequence[str], seed: int = 0, *, steps: int = 25,
+             guidance: float = 7.5, negative_prompt: str | None = None, batch_size: int = 8,
+             height: int | None = None, width: int | None = None, progress: bool = False):
+    """Generate one image per prompt (image i uses seed ``seed + i``); returns PIL images."""
+    prompts = [check_prompt(p, pipe.tokenizer) for p in prompts]
+    images = []
+    batches = range(0, len(prompts), batch_size)
+    for start in tqdm(batches, desc="generate", disable=not progress, leave=False):
+        chunk = prompts[start:start + batch_size]
+        out = pipe(chunk, num_inference_steps=steps, guidance_scale=guidance,
+                   negative_prompt=[negative_prompt] * len(chunk) if negative_prompt else None,
+                   generator=generators(range(seed + start, seed + start + len(chunk)),
+                                        pipe.device),
+                   height=height, width=width)
+        images.extend(out.images)
+    return images
+
+
+def read_prompts(path: str | Path) -> list[dict]:
+    """Read a JSONL prompt file: each line ``{"prompt": ..., "expect": {...}}`` (expect optional).
+
+    Blank lines are skipped; a malformed line raises ``ValueError`` naming its
+    line number. Missing ``expect`` is parsed from the prompt by the judge.
+    """
+    items = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(item, dict) or not isinstance(item.get("prompt"), str):
+            raise ValueError(f"{path}:{number}: expected an object with a string 'prompt'")
+        expect = item.get("expect") or jd.parse_prompt(item["prompt"])
+        if not isinstance(expect, dict) or not expect:
+            raise ValueError(f"{path}:{number}: no attributes to check: give 'expect' or a "
+                             "prompt that names a shape, colour, position, size or background")
+        items.append({"prompt": item["prompt"], "expect": expect})
+    if not items:
+        raise ValueError(f"{path}: no prompts")
+    return items
+
+
+def evaluate(pipe, items: Sequence[dict], seed: int = 0, *, steps: int = 25,
+             guidance: float = 7.5, batch_size: int = 16, progress: bool = False,
+             fid: bool = False) -> dict:
+    """Generate every prompt once and score the images against ``expect`` with the judge.
+
+    Returns the judge's score (``n``, ``all_correct``, ``per_attribute``) plus
+    seconds per image and the settings used, ready to print as JSON. With
+    ``fid=True`` it also renders the true scene of every item and reports the
+    FID between generated and real images in toy-CLIP feature space.
+    """
+    start = time.perf_counter()
+    images = generate(pipe, [it["prompt"] for it in items], seed, steps=steps, guidance=guidance,
+                      batch_size=batch_size, progress=progress)
+    seconds = time.perf_counter() - start
+    result = jd.score(images, [it["expect"] for it in items])
+    result.update({"seconds_per_image": round(seconds / len(items), 4), "steps": steps,
+                   "guidance": guidance, "seed": seed,
+                   "scheduler": type(pipe.scheduler).__name__})
+    if fid:
+        result.update(real_fid(images, [it["expect"] for it in items]))
+    return result
+
+
+def real_fid(images: Sequence, expected: Sequence[dict]) -> dict:
+    """FID of ``images`` against renders of the scenes they should show (toy-CLIP features)."""
+    from . import metrics, toyworld
+
+    base = ("shape", "color", "position", "size", "background")
+    if not all(set(base) <= set(e) for e in expected):
+        raise ValueError("FID needs every item's 'expect' to name all five attributes")
+    scenes = [toyworld.Scene(**{k: e[k] for k in base}) for e in expected]
+    real = [toyworld.render(s, seed=i) for i, s in enumerate(scenes)]
+    # The floor: the same scenes rendered again with other jitter seeds.
+    again = [toyworld.render(s, seed=10_000 + i) for i, s in enumerate(scenes)]
+    features = metrics.ToyClipFeatures()
+    return {"fid": round(metrics.fid(real, images, features), 3),
+            "fid_real_vs_real": round(metrics.fid(real, again, features), 3),
+            "fid_features": metrics.FEATURES_NAME}
+
+
+def time_generation(pipe, n_images: int = 4, steps: int = 25, repeats: int = 5,
+                    guidance: float = 7.5) -> dict:
+    """Median wall time of one ``pipe`` call making ``n_images`` images (after one warm-up).
+
+    On CUDA the device is synchronised around each call. Returns seconds (median,
+    min, max) and the settings, for ``python -m recipes speed``.
+    """
+    prompts = ["a large red circle on the left, white background"] * n_images
+
+    def once() -> float:
+        if pipe.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        pipe(prompts, num_inference_steps=steps, guidance_scale=guidance,
+             generator=generators(range(n_images), pipe.device))
+        if pipe.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    once()
+    times = sorted(once() for _ in range(repeats))
+    return {"images": n_images, "steps": steps, "median_s": round(times[len(times) // 2], 4),
+            "min_s": round(times[0], 4), "max_s": round(times[-1], 4), "repeats": repeats,
+            "device": str(pipe.device), "threads": torch.get_num_threads()}

@@ -1,0 +1,57 @@
+"""Issue #3's quality bar, checked on a small fixed sample of the shipped toy model.
+
+The full measurement (300 prompts per phrasing) is `make eval-toy`; this is the
+same code on fewer prompts, so CI catches a broken model or pipeline quickly.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from recipes.generate import evaluate
+from recipes.promptsets import prompt_items, write_jsonl
+
+N = 64
+
+
+@pytest.fixture(scope="module")
+def result(toy_pipe):
+    """Judge accuracy on N fixed prompts at the bar's settings, computed once for this module."""
+    out = evaluate(toy_pipe, prompt_items(N, seed=0), steps=25, guidance=7.5, batch_size=32)
+    assert out["n"] == N
+    return out
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "issue #3 bar not met yet: at guidance 7.5 the shipped model draws the right colour, "
+    "position and background but gets shape/size right only ~75-85% of the time; "
+    "strict, so this turns red the day a retrained model passes"))
+def test_quality_bar_on_trained_phrasings(result):
+    for attr, acc in result["per_attribute"].items():
+        assert acc >= 0.95, (attr, result)
+    assert result["all_correct"] >= 0.85, result
+
+
+def test_shipped_model_floor(result):
+    """What the shipped weights do reach (see the issue #3 note); a broken model fails this."""
+    per = result["per_attribute"]
+    for attr in ("color", "position", "background"):
+        assert per[attr] >= 0.95, (attr, result)
+    assert per["shape"] >= 0.6 and per["size"] >= 0.75, result
+    assert result["all_correct"] >= 0.55, result
+
+
+def test_cli_evaluate_prints_json_last(tmp_path):
+    prompts = write_jsonl(prompt_items(8, seed=3), tmp_path / "p.jsonl")
+    out = subprocess.run([sys.executable, "-m", "recipes", "evaluate", "--model", "toy",
+                          "--prompts", str(prompts), "--steps", "10", "--fid"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["n"] == 8 and 0 <= result["all_correct"] <= 1
+    assert set(result["per_attribute"]) == {"shape", "color", "position", "size", "background"}
+    assert math.isfinite(result["fid"]) and result["fid"] >= 0
+    assert "toy-CLIP" in result["fid_features"]
