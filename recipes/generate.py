@@ -143,23 +143,16 @@ def time_generation(pipe, n_images: int = 4, steps: int = 25, repeats: int = 5,
                     guidance: float = 7.5) -> dict:
     """Median wall time of one ``pipe`` call making ``n_images`` images (after one warm-up).
 
-    On CUDA the device is synchronised around each call. Returns seconds (median,
-    min, max) and the settings, for ``python -m recipes speed``.
+    Uses ``recipes.bench.time_call`` (device synchronised on GPU). Returns
+    seconds (median, min, max) and the settings, for ``python -m recipes speed``.
     """
+    from .bench import time_call
+
     prompts = ["a large red circle on the left, white background"] * n_images
-
-    def once() -> float:
-        if pipe.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        pipe(prompts, num_inference_steps=steps, guidance_scale=guidance,
-             generator=generators(range(n_images), pipe.device))
-        if pipe.device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    once()
-    times = sorted(once() for _ in range(repeats))
-    return {"images": n_images, "steps": steps, "median_s": round(times[len(times) // 2], 4),
-            "min_s": round(times[0], 4), "max_s": round(times[-1], 4), "repeats": repeats,
-            "device": str(pipe.device), "threads": torch.get_num_threads()}
+    timing = time_call(lambda: pipe(prompts, num_inference_steps=steps, guidance_scale=guidance,
+                                    generator=generators(range(n_images), pipe.device)),
+                       repeats=repeats, device=pipe.device)
+    d = timing.as_dict()
+    return {"images": n_images, "steps": steps, "median_s": d["median_s"], "min_s": d["min_s"],
+            "max_s": d["max_s"], "repeats": repeats, "device": str(pipe.device),
+            "threads": torch.get_num_threads()}

@@ -1,0 +1,202 @@
+"""Benchmarking done right: warm-up, repeats, median, device sync, peak memory, saved records.
+
+Every speed or memory number in the course comes from here, so it is measured
+the same way everywhere:
+
+* time: ``warmup`` untimed calls (first-call costs such as ``torch.compile``,
+  cuDNN autotuning or lazy allocation are reported separately), then
+  ``repeats`` timed calls; the median is the headline, min/max show the noise.
+  On CUDA/MPS the device is synchronised before reading the clock, otherwise a
+  GPU call returns before its work is done.
+* memory: on CUDA ``torch.cuda.max_memory_allocated`` (tensors allocated by
+  PyTorch, after ``reset_peak_memory_stats``); on CPU the process resident set
+  size (RSS, via psutil) sampled every 2 ms by a thread, reported as the peak
+  above the RSS before the call. The method is stored with every number.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def sync(device: str | torch.device | None) -> None:
+    """Wait for queued work on ``device`` (no-op on CPU)."""
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    elif dev.type == "mps":
+        torch.mps.synchronize()
+
+
+@dataclass
+class Memory:
+    """Peak memory of a block: ``peak_mb`` and how it was measured (``method``)."""
+
+    peak_mb: float = 0.0
+    method: str = ""
+    samples: int = 0
+
+
+class _RssSampler(threading.Thread):
+    def __init__(self, interval: float = 0.002) -> None:
+        import psutil
+
+        super().__init__(daemon=True)
+        self.proc = psutil.Process()
+        self.interval = interval
+        self.base = self.proc.memory_info().rss
+        self.peak = self.base
+        self.samples = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            self.samples += 1
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+
+
+@contextmanager
+def peak_memory(device: str | torch.device | None = None):
+    """Context manager yielding a :class:`Memory` filled in when the block ends.
+
+    CUDA: peak bytes allocated by PyTorch's caching allocator during the block.
+    CPU (and MPS): peak process RSS above its value at entry, sampled every 2 ms,
+    so allocations shorter than that can be missed (fine for whole pipeline calls).
+    """
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    mem = Memory()
+    if dev.type == "cuda":
+        sync(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        base = torch.cuda.memory_allocated(dev)
+        try:
+            yield mem
+        finally:
+            sync(dev)
+            mem.peak_mb = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
+            mem.method = ("torch.cuda.max_memory_allocated (includes "
+                          f"{base / 2**20:.0f} MB already allocated at start)")
+        return
+    sampler = _RssSampler()
+    sampler.start()
+    try:
+        yield mem
+    finally:
+        sampler.stop()
+        mem.peak_mb = round((sampler.peak - sampler.base) / 2**20, 1)
+        mem.samples = sampler.samples
+        mem.method = "process RSS (psutil, sampled every 2 ms), peak above the start"
+
+
+@dataclass
+class Timing:
+    """Wall times of repeated calls, in seconds; ``median_s`` is the headline."""
+
+    times: list[float]
+    warmup_s: list[float] = field(default_factory=list)
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.times)
+
+    def as_dict(self) -> dict:
+        return {"median_s": round(self.median_s, 4), "min_s": round(min(self.times), 4),
+                "max_s": round(max(self.times), 4), "repeats": len(self.times),
+                "first_call_s": round(self.warmup_s[0], 4) if self.warmup_s else None}
+
+
+def time_call(fn: Callable[[], object], *, repeats: int = 5, warmup: int = 1,
+              device: str | torch.device | None = None) -> Timing:
+    """Time ``fn()``: ``warmup`` untimed calls, then ``repeats`` timed ones, syncing ``device``."""
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    warm, times = [], []
+    for i in range(warmup + repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        (warm if i < warmup else times).append(time.perf_counter() - start)
+    return Timing(times, warm)
+
+
+def time_alternating(fns: dict[str, Callable[[], object]], *, repeats: int = 5, warmup: int = 1,
+                     device: str | torch.device | None = None) -> dict[str, Timing]:
+    """Time several callables in interleaved rounds (A, B, A, B …).
+
+    Interleaving spreads slow drifts of a shared, noisy machine (another job,
+    thermal throttling) over all contenders, so their ratio is fair.
+    """
+    out = {name: Timing([], []) for name in fns}
+    for _ in range(warmup):
+        for name, fn in fns.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            out[name].warmup_s.append(time.perf_counter() - start)
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            out[name].times.append(time.perf_counter() - start)
+    return out
+
+
+def machine() -> dict:
+    """The machine a number was measured on (CPU/GPU name, threads, library versions)."""
+    from .env import device_info, version_of
+
+    info = device_info("cuda" if torch.cuda.is_available() else "cpu")
+    keep = ("device", "name", "cpu", "cpu_cores", "torch_threads", "gpu_memory_gb",
+            "compute_capability")
+    out = {k: info[k] for k in keep if k in info}
+    out.update({p: version_of(p) for p in ("torch", "diffusers", "transformers")})
+    return out
+
+
+def save(name: str, records: Sequence[dict] | dict, folder: str | Path | None = None) -> Path:
+    """Write ``records`` and the machine description to ``results/<name>.json``; return it."""
+    folder = Path(folder) if folder is not None else RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    payload = {"name": name, "machine": machine(),
+               "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"), "records": records}
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def markdown_table(records: Sequence[dict], columns: Sequence[str] | None = None,
+                   digits: int = 3) -> str:
+    """Format a list of dicts as a Markdown table (floats rounded to ``digits``)."""
+    if not records:
+        return "(no records)"
+    columns = list(columns or records[0].keys())
+
+    def cell(v: object) -> str:
+        if isinstance(v, float):
+            return f"{v:.{digits}g}" if abs(v) < 1e-3 or abs(v) >= 1e4 else f"{v:.{digits}f}"
+        return "—" if v is None else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in records]
+    return "\n".join(lines)
