@@ -12,7 +12,7 @@ NB ?= notebooks
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test test-gpu test-unit test-notebooks lint execute clean help toy-model eval-toy
+.PHONY: setup lab test test-gpu test-unit test-notebooks lint execute clean help toy-model eval-toy bench
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (creates .venv first if needed)"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint       ruff over recipes/, tests/, tools/ and notebooks"
 	@echo "make toy-model  train the toy Stable Diffusion + toy CLIP from scratch (~1 h on 2 CPU cores)"
 	@echo "make eval-toy   judge accuracy of the shipped toy model on 300 prompts per phrasing"
+	@echo "make bench      default pipeline vs fast_preset (DEVICE=cpu: toy model; DEVICE=cuda: SD-1.5 shapes)"
 
 setup: $(STAMP)
 
@@ -80,3 +81,7 @@ eval-toy: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+DEVICE ?= cpu
+bench: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m recipes bench --device $(DEVICE)

@@ -95,6 +95,31 @@ def _cmd_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import bench
+    from .benchmarks import bench_sd15, bench_toy
+
+    kind = args.device.split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda needs an NVIDIA GPU with a CUDA build of torch; "
+                         "this machine has none (use --device cpu)")
+    if kind == "cuda":
+        result = bench_sd15(args.device, steps=args.steps or 50, repeats=args.repeats,
+                            compile=args.compile)
+    elif kind == "cpu":
+        result = bench_toy(args.model, "cpu", steps=args.steps or 25, repeats=args.repeats,
+                           n_quality=args.quality_prompts, compile=args.compile)
+    else:
+        raise UsageError(f"unknown --device {args.device!r}: use cpu or cuda")
+    path = bench.save(f"bench_{kind}", result)
+    table = bench.write_summary()
+    print(f"saved {path} and {table}", file=sys.stderr)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
 def _cmd_prompts(args: argparse.Namespace) -> int:
     from .promptsets import prompt_items, write_jsonl
 
@@ -150,6 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--repeats", type=int, default=5)
     _add_model_args(sp)
     sp.set_defaults(func=_cmd_speed)
+
+    be = sub.add_parser("bench", help="default pipeline vs fast_preset (time, memory, accuracy)")
+    be.add_argument("--device", default="cpu", help="cpu: toy model; cuda: SD-1.5 shapes")
+    be.add_argument("--model", default="toy", help="pipeline for --device cpu")
+    be.add_argument("--steps", type=int, default=None, help="default 25 on cpu, 50 on cuda")
+    be.add_argument("--repeats", type=int, default=5)
+    be.add_argument("--quality-prompts", type=int, default=48,
+                    help="prompts judged for the accuracy check (cpu)")
+    be.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                    help="torch.compile in the fast preset (default: on for cuda, off for cpu)")
+    be.set_defaults(func=_cmd_bench)
 
     pr = sub.add_parser("prompts", help="write an evaluation prompt set (JSONL) with known answers")
     pr.add_argument("--n", type=int, default=300)

@@ -200,3 +200,32 @@ def markdown_table(records: Sequence[dict], columns: Sequence[str] | None = None
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in records]
     return "\n".join(lines)
+
+
+def write_summary(folder: str | Path | None = None) -> Path:
+    """Summarise every saved ``bench_*.json`` in ``results/bench.md`` (the README links it)."""
+    folder = Path(folder) if folder is not None else RESULTS
+    rows = []
+    for path in sorted(folder.glob("bench_*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        r, m = data["records"], data["machine"]
+        where = m.get("name") or m.get("cpu") or m.get("device")
+        if "baseline_s" in r:
+            rows.append({"file": path.name, "machine": where, "workload": r["workload"],
+                         "baseline": f"{r['baseline_s']:.3f} s", "fast": f"{r['fast_s']:.3f} s",
+                         "speedup": f"{r['speedup']:.2f}x",
+                         "accuracy (base → fast)":
+                             f"{r['accuracy_baseline']:.3f} → {r['accuracy_fast']:.3f}",
+                         "measured": data["measured_at"]})
+        else:
+            rows.append({"file": path.name, "machine": where, "workload": r["workload"],
+                         "baseline": f"{r['plain_its']:.1f} it/s",
+                         "fast": f"{r['fast_its']:.1f} it/s",
+                         "speedup": f"{r['speedup']:.2f}x",
+                         "accuracy (base → fast)": "timing only (random weights)",
+                         "measured": data["measured_at"]})
+    out = folder / "bench.md"
+    out.write_text("# python -m recipes bench\n\nWritten by `python -m recipes bench`; "
+                   "JSON beside this file has every field.\n\n" + markdown_table(rows) + "\n",
+                   encoding="utf-8")
+    return out

@@ -38,7 +38,7 @@ class Sizes:
     clip_steps: int = 1000
     vae_steps: int = 1800
     decoder_steps: int = 1200
-    unet_steps: int = 6000
+    unet_steps: int = 5200
     unet_phase2_steps: int = 0  # a second, lower-LR pass over the same data (warm restart)
     clip_batch: int = 128
     vae_batch: int = 16
@@ -318,7 +318,11 @@ def train_all(out: Path, sizes: Sizes, accelerator=None) -> dict:
     timings["decoder_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    text_encoder = CLIPTextModel.from_pretrained(clip_dir)  # the text tower alone, as in SD
+    # The text tower alone, as in SD (copied in memory: loading it from the full CLIP folder
+    # would print a long "unexpected vision weights" report).
+    text_encoder = CLIPTextModel(clip.config.text_config)
+    text_encoder.text_model.load_state_dict(clip.text_model.state_dict())
+    text_encoder.eval()
     latents = encode_pool(vae, pool, accelerator.device)
 
     def checkpoint(step: int, unet) -> None:

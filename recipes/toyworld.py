@@ -61,7 +61,7 @@ CENTERS: dict[str, tuple[float, float]] = {
     "left": (0.27, 0.5), "right": (0.73, 0.5), "top": (0.5, 0.27),
     "bottom": (0.5, 0.73), "center": (0.5, 0.5),
 }
-RADIUS: dict[str, float] = {"small": 0.115, "large": 0.22}  # circumradius before jitter
+RADIUS: dict[str, float] = {"small": 0.14, "large": 0.25}  # circumradius before jitter
 SHAPE_SCALE: dict[str, float] = {"circle": 0.85, "square": 0.95, "triangle": 1.0, "star": 1.0}
 STAR_INNER = 0.45  # inner / outer radius of the star
 POS_JITTER, SIZE_JITTER, ROT_JITTER = 0.03, 0.10, 15.0  # image units, fraction, degrees

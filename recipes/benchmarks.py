@@ -1,0 +1,205 @@
+"""The two workloads of ``python -m recipes bench``: the toy model on CPU, SD-1.5 shapes on CUDA.
+
+* ``bench_toy``: the toy pipeline, 4 images × 25 steps, diffusers' default
+  (fp32, eager) against ``fast_preset``, timed alternately in one run, plus the
+  judge's all-correct accuracy of both on the same prompts and seeds.
+* ``bench_sd15``: a pipeline with Stable Diffusion 1.5's architecture built from
+  configs with **random weights** (nothing can be downloaded here), 512×512,
+  batch 1, 50 steps: timing only. Reports the denoising loop's it/s and how
+  close it is to the FLOP floor (UNet FLOPs per step ÷ the device's measured
+  matmul rate).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from . import bench
+
+FLOOR_NOTE = ("floor = UNet FLOPs per step (torch.utils.flop_counter, CFG batch 2) / measured "
+              "dense fp16 matmul rate; % of floor = floor time / measured time per step")
+
+
+def _call(pipe, prompts, steps, seed=0, **kw):
+    from .generate import generators
+
+    return pipe(prompts, num_inference_steps=steps, guidance_scale=7.5,
+                generator=generators(range(seed, seed + len(prompts)), pipe.device), **kw).images
+
+
+def bench_toy(model: str = "toy", device: str = "cpu", *, images: int = 4, steps: int = 25,
+              repeats: int = 5, n_quality: int = 48, compile: bool | None = None) -> dict:
+    """Default pipeline vs ``fast_preset`` on the toy model: time, peak memory, judge accuracy."""
+    from . import judge
+    from .fast import fast_preset
+    from .generate import generate
+    from .models import load_pipeline
+    from .promptsets import prompt_items
+
+    base = load_pipeline(model, device=device, dtype=torch.float32)
+    fast = fast_preset(load_pipeline(model, device=device, dtype=torch.float32), compile=compile)
+    prompts = [it["prompt"] for it in prompt_items(images, seed=7)]
+    timings = bench.time_alternating(
+        {"baseline": lambda: _call(base, prompts, steps),
+         "fast": lambda: _call(fast, prompts, steps)},
+        repeats=repeats, warmup=1, device=device)
+    memory = {}
+    for name, pipe in (("baseline", base), ("fast", fast)):
+        with bench.peak_memory(device) as mem:
+            _call(pipe, prompts, steps)
+        memory[name] = mem
+    items = prompt_items(n_quality, seed=11)
+    scores = {}
+    for name, pipe in (("baseline", base), ("fast", fast)):
+        ims = generate(pipe, [it["prompt"] for it in items], 0, steps=steps, guidance=7.5,
+                       batch_size=16)
+        scores[name] = judge.score(ims, [it["expect"] for it in items])["all_correct"]
+    b, f = timings["baseline"].median_s, timings["fast"].median_s
+    return {"workload": f"toy pipeline, {images} images x {steps} steps, guidance 7.5",
+            "device": device, "baseline": "diffusers default: float32, eager",
+            "fast_preset": fast.fast_preset_steps,
+            "baseline_s": round(b, 4), "fast_s": round(f, 4), "speedup": round(b / f, 3),
+            "baseline_timing": timings["baseline"].as_dict(),
+            "fast_timing": timings["fast"].as_dict(),
+            "peak_mb_baseline": memory["baseline"].peak_mb, "peak_mb_fast": memory["fast"].peak_mb,
+            "memory_method": memory["fast"].method,
+            "accuracy_prompts": n_quality,
+            "accuracy_baseline": round(scores["baseline"], 4),
+            "accuracy_fast": round(scores["fast"], 4)}
+
+
+# Stable Diffusion 1.5's architecture (the configs of its model folders), for timing only.
+SD15_UNET = {"sample_size": 64, "in_channels": 4, "out_channels": 4, "layers_per_block": 2,
+             "block_out_channels": (320, 640, 1280, 1280),
+             "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+             "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+             "cross_attention_dim": 768, "attention_head_dim": 8}
+SD15_VAE = {"in_channels": 3, "out_channels": 3, "latent_channels": 4, "sample_size": 512,
+            "down_block_types": ("DownEncoderBlock2D",) * 4,
+            "up_block_types": ("UpDecoderBlock2D",) * 4,
+            "block_out_channels": (128, 256, 512, 512), "layers_per_block": 2,
+            "scaling_factor": 0.18215}
+SD15_TEXT = {"vocab_size": 49408, "hidden_size": 768, "intermediate_size": 3072,
+             "num_hidden_layers": 12, "num_attention_heads": 12, "max_position_embeddings": 77,
+             "hidden_act": "quick_gelu", "projection_dim": 768}
+# A shrunken copy with the same block structure, so tests can run the code path on a CPU.
+TINY = {"unet": {"block_out_channels": (32, 32, 64, 64), "attention_head_dim": 2,
+                 "norm_num_groups": 8, "sample_size": 8},
+        "vae": {"block_out_channels": (8, 8, 16, 16), "layers_per_block": 1,
+                "norm_num_groups": 4, "sample_size": 64},
+        "text": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                 "num_attention_heads": 2, "projection_dim": 32}}
+
+
+def sd15_pipeline(device: str = "cuda", dtype: torch.dtype = torch.float16, tiny: bool = False,
+                  seed: int = 0):
+    """A ``StableDiffusionPipeline`` with SD 1.5's architecture and random weights (timing only).
+
+    The tokenizer is the toy model's (any ids below 49408 are valid input for the
+    random embedding table). ``tiny=True`` shrinks every width for tests.
+    """
+    from diffusers import (
+        AutoencoderKL,
+        PNDMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from . import quiet
+    from .toymodel import SCHEDULE, TOY_DIR
+
+    quiet.install()
+    unet_cfg, vae_cfg, text_cfg = dict(SD15_UNET), dict(SD15_VAE), dict(SD15_TEXT)
+    if tiny:
+        unet_cfg.update(TINY["unet"])
+        vae_cfg.update(TINY["vae"])
+        text_cfg.update(TINY["text"])
+        unet_cfg["cross_attention_dim"] = text_cfg["hidden_size"]
+    torch.manual_seed(seed)
+    with torch.device(device):
+        unet = UNet2DConditionModel(**unet_cfg)
+        vae = AutoencoderKL(**vae_cfg)
+        text = CLIPTextModel(CLIPTextConfig(**text_cfg))
+    schedule = {k: v for k, v in SCHEDULE.items() if k != "prediction_type"}
+    pipe = StableDiffusionPipeline(
+        vae=vae, text_encoder=text, tokenizer=CLIPTokenizer.from_pretrained(TOY_DIR / "tokenizer"),
+        unet=unet, scheduler=PNDMScheduler(**schedule, skip_prk_steps=True, steps_offset=1),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device, dtype)
+
+
+def unet_flops(pipe, height: int, batch: int = 2) -> int:
+    """FLOPs of one UNet forward at ``height`` pixels (batch 2 = one CFG step), counted."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    unet = getattr(pipe.unet, "_orig_mod", pipe.unet)
+    side = height // pipe.vae_scale_factor
+    dev, dt = unet.device, unet.dtype
+    x = torch.randn(batch, unet.config.in_channels, side, side, device=dev, dtype=dt)
+    ctx = torch.randn(batch, 77, unet.config.cross_attention_dim, device=dev, dtype=dt)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        unet(x, torch.tensor(500, device=dev), ctx)
+    return int(counter.get_total_flops())
+
+
+def matmul_rate(device: str, dtype: torch.dtype = torch.float16, n: int = 8192,
+                repeats: int = 10) -> float:
+    """Measured dense matmul throughput (FLOP/s) of ``device`` in ``dtype`` (median of repeats)."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    timing = bench.time_call(lambda: a @ b, repeats=repeats, warmup=3, device=device)
+    return 2 * n ** 3 / timing.median_s
+
+
+def loop_its(pipe, steps: int, height: int, repeats: int = 5, device: str = "cuda") -> dict:
+    """Denoising-loop iterations per second: (steps − 1) / (T(steps) − T(1)).
+
+    Subtracting a 1-step call removes the fixed costs (prompt encoding, VAE
+    decode, setup), which is what a progress bar's it/s shows, without adding
+    a device sync inside the loop.
+    """
+    prompt = ["a large red circle on the left, white background"]
+
+    def run(n):
+        return lambda: _call(pipe, prompt, n, height=height, width=height, output_type="latent")
+
+    t = bench.time_alternating({"full": run(steps), "one": run(1)}, repeats=repeats, warmup=2,
+                               device=device)
+    loop = t["full"].median_s - t["one"].median_s
+    return {"its": round((steps - 1) / loop, 2), "call_s": round(t["full"].median_s, 4),
+            "first_call_s": t["full"].as_dict()["first_call_s"]}
+
+
+def bench_sd15(device: str = "cuda", *, steps: int = 50, height: int = 512, repeats: int = 5,
+               tiny: bool = False, compile: bool | None = None) -> dict:
+    """Plain fp16 diffusers vs ``fast_preset`` on SD-1.5 shapes, random weights (timing only)."""
+    from .fast import fast_preset
+
+    dtype = torch.float16 if torch.device(device).type == "cuda" else torch.float32
+    rate = matmul_rate(device, dtype, n=1024 if tiny else 8192)
+    out = {"workload": f"SD-1.5 architecture, RANDOM weights (timing only), {height}x{height}, "
+                       f"batch 1, {steps} steps, CFG", "device": device,
+           "matmul_tflops": round(rate / 1e12, 2), "floor_method": FLOOR_NOTE}
+    for name in ("plain", "fast"):
+        t0 = time.perf_counter()
+        pipe = sd15_pipeline(device, dtype, tiny=tiny)
+        if name == "fast":
+            fast_preset(pipe, compile=compile)
+            out["fast_preset"] = pipe.fast_preset_steps
+        flops = unet_flops(pipe, height)
+        r = loop_its(pipe, steps, height, repeats, device)
+        floor_s = flops / rate
+        out[name] = {**r, "unet_gflops_per_step": round(flops / 1e9, 1),
+                     "pct_of_floor": round(100 * floor_s * r["its"], 1),
+                     "setup_s": round(time.perf_counter() - t0, 1)}
+        del pipe
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    out["plain_its"], out["fast_its"] = out["plain"]["its"], out["fast"]["its"]
+    out["speedup"] = round(out["fast_its"] / out["plain_its"], 3)
+    return out

@@ -1,0 +1,74 @@
+"""fast_preset and the bench workloads: what they change, and that the code paths run on CPU."""
+
+import json
+
+import pytest
+import torch
+
+from recipes import benchmarks
+from recipes.fast import cpu_bf16_is_fast, fast_preset
+from recipes.models import load_pipeline
+
+
+@pytest.fixture(scope="module")
+def toy_fast():
+    return fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32))
+
+
+def test_fast_preset_cpu_layout_and_dtype(toy_fast):
+    want = torch.bfloat16 if cpu_bf16_is_fast() else torch.float32
+    assert toy_fast.unet.dtype == want and toy_fast.vae.dtype == want
+    conv = toy_fast.unet.conv_in.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert not isinstance(toy_fast.unet, torch._dynamo.eval_frame.OptimizedModule)  # no compile
+    assert "channels_last UNet and VAE" in toy_fast.fast_preset_steps
+
+
+def test_fast_preset_explicit_fp32_keeps_dtype():
+    pipe = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32), dtype=torch.float32)
+    assert pipe.unet.dtype == torch.float32
+    assert not any("weights in" in s for s in pipe.fast_preset_steps)
+
+
+def test_fast_pipeline_makes_a_judged_image(toy_fast):
+    from recipes.generate import generate
+    from recipes.judge import judge
+
+    image = generate(toy_fast, ["a large red square on the left, white background"], 0)[0]
+    assert judge(image).attributes["background"] == "white"
+
+
+def test_sd15_architecture_and_flops_tiny():
+    pipe = benchmarks.sd15_pipeline("cpu", torch.float32, tiny=True)
+    assert pipe.unet.config.layers_per_block == 2
+    assert list(pipe.unet.config.down_block_types) == list(
+        benchmarks.SD15_UNET["down_block_types"])
+    flops = benchmarks.unet_flops(pipe, 64)
+    assert flops > 1e6
+    # One CFG step (batch 2) costs twice a single forward.
+    assert benchmarks.unet_flops(pipe, 64, batch=1) * 2 == pytest.approx(flops, rel=0.01)
+
+
+def test_full_sd15_config_matches_published_size():
+    from diffusers import UNet2DConditionModel
+
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**benchmarks.SD15_UNET)
+    params = sum(p.numel() for p in unet.parameters())
+    assert 855e6 < params < 865e6  # SD 1.5's UNet has 859.5 M parameters
+
+
+def test_bench_sd15_tiny_runs_on_cpu():
+    out = benchmarks.bench_sd15("cpu", steps=3, height=64, repeats=1, tiny=True)
+    assert out["plain_its"] > 0 and out["fast_its"] > 0
+    assert "RANDOM weights" in out["workload"]
+    json.dumps(out)
+
+
+def test_bench_cli_refuses_cuda_without_gpu(capsys):
+    from recipes.__main__ import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert main(["bench", "--device", "cuda"]) == 2
+    assert "NVIDIA GPU" in capsys.readouterr().err
