@@ -321,7 +321,7 @@ def train_all(out: Path, sizes: Sizes, accelerator=None) -> dict:
     # The text tower alone, as in SD (copied in memory: loading it from the full CLIP folder
     # would print a long "unexpected vision weights" report).
     text_encoder = CLIPTextModel(clip.config.text_config)
-    text_encoder.text_model.load_state_dict(clip.text_model.state_dict())
+    text_encoder.load_state_dict(clip.text_model.state_dict())
     text_encoder.eval()
     latents = encode_pool(vae, pool, accelerator.device)
 
