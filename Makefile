@@ -12,7 +12,7 @@ NB ?= notebooks
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test test-gpu test-unit test-notebooks lint execute clean help toy-model eval-toy bench
+.PHONY: setup lab test test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-zh eval-toy eval-toy-zh bench
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (creates .venv first if needed)"
@@ -21,6 +21,8 @@ help:
 	@echo "make execute    re-run notebooks and save their outputs (NB=notebooks/00_environment.ipynb)"
 	@echo "make lint       ruff over recipes/, tests/, tools/ and notebooks"
 	@echo "make toy-model  train the toy Stable Diffusion + toy CLIP from scratch (~1 h on 2 CPU cores)"
+	@echo "make toy-model-zh  align a Chinese text encoder to the toy SD (toy-zh, minutes on a CPU)"
+	@echo "make eval-toy-zh   judge accuracy of toy-zh on 300 Chinese prompts per phrasing"
 	@echo "make eval-toy   judge accuracy of the shipped toy model on 300 prompts per phrasing"
 	@echo "make bench      default pipeline vs fast_preset (DEVICE=cpu: toy model; DEVICE=cuda: SD-1.5 shapes)"
 
@@ -67,6 +69,10 @@ toy-model: $(STAMP)
 	$(BIN)/python -m recipes.toytrain --out recipes/assets
 	$(MAKE) eval-toy
 
+toy-model-zh: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toyzh --out recipes/assets/toy-zh
+	$(MAKE) eval-toy-zh
+
 EVAL_N ?= 300
 eval-toy: $(STAMP)
 	@mkdir -p results
@@ -78,6 +84,23 @@ eval-toy: $(STAMP)
 	done
 	@echo "== speed: 4 images x 25 steps"
 	@HF_HUB_OFFLINE=1 $(BIN)/python -m recipes speed --model toy | tee results/toy_speed.json
+
+eval-toy-zh: $(STAMP)
+	@mkdir -p results
+	@for ph in templates unseen_order unseen_words; do \
+		$(BIN)/python -m recipes prompts --lang zh --n $(EVAL_N) --phrasing $$ph --out results/prompts_zh_$$ph.jsonl >/dev/null && \
+		echo "== zh $$ph" && \
+		HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy-zh --prompts results/prompts_zh_$$ph.jsonl \
+			--steps 25 --guidance 7.5 --seed 0 | tail -n 1 | tee results/toy_zh_eval_zh_$$ph.json || exit 1; \
+	done
+	@echo "== English toy model on the same scenes as the Chinese template prompts (the bar's reference)"
+	@$(BIN)/python -m recipes prompts --lang en --same-scenes results/prompts_zh_templates.jsonl \
+		--out results/prompts_en_same_scenes.jsonl >/dev/null
+	@HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy --prompts results/prompts_en_same_scenes.jsonl \
+		--steps 25 --guidance 7.5 --seed 0 | tail -n 1 | tee results/toy_eval_en_same_scenes.json
+	@echo "== zh model, English template prompts (bilingual check)"
+	@HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy-zh --prompts results/prompts_en_templates.jsonl \
+		--steps 25 --guidance 7.5 --seed 0 | tail -n 1 | tee results/toy_zh_eval_en_templates.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

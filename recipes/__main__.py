@@ -123,7 +123,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_prompts(args: argparse.Namespace) -> int:
     from .promptsets import prompt_items, write_jsonl
 
-    items = prompt_items(args.n, args.seed, args.lang, args.phrasing)
+    scenes = None
+    if args.same_scenes:
+        from .generate import read_prompts
+
+        scenes = [item["expect"] for item in read_prompts(args.same_scenes)]
+    items = prompt_items(args.n, args.seed, args.lang, args.phrasing, scenes=scenes)
     if args.out:
         print(write_jsonl(items, args.out))
     else:
@@ -193,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--lang", choices=("en", "zh"), default="en")
     pr.add_argument("--phrasing", choices=("templates", "unseen_order", "unseen_words"),
                     default="templates")
+    pr.add_argument("--same-scenes", default=None, metavar="JSONL",
+                    help="describe the scenes of this prompt file instead of drawing new ones")
     pr.add_argument("--out", default=None, help="file to write (default: stdout)")
     pr.set_defaults(func=_cmd_prompts)
     return parser

@@ -241,6 +241,51 @@ _PLACES = ("湖边", "山间", "古镇街头", "竹林里", "海边", "雪山脚
 _LIGHTS = ("柔和逆光", "金色侧光", "清冷月光", "暖色灯光", "斑驳树影", "晨雾散射光")
 
 
+@dataclass
+class Translation:
+    """What ``translate`` made of a Chinese prompt: the English text and how it got there."""
+
+    english: str
+    attributes: dict[str, str]
+    words: list[str]
+    unknown: list[str]
+
+
+# Words that carry no attribute (grammar and filler): not reported as unknown.
+_FUNCTION_WORDS = frozenset("一个 一 个 有 是 在 的 上 和 与 画 画面 位于 画着 着 背景 颜色 位置 "
+                            "尺寸 请 生成 放在 为 有个".split())
+
+
+def translate(prompt: str) -> Translation:
+    """Glossary translation of a toy-world prompt: jieba words → attributes → an English caption.
+
+    Each segmented word is looked up in the toy world's Chinese vocabulary
+    (synonyms included); the attributes found are written out as the English
+    template the toy model knows best. Words outside the glossary are dropped
+    and listed in ``unknown``, so a learner sees what was lost. A real project
+    would put a machine-translation model here (e.g. a MarianMT zh→en model via
+    ``transformers.pipeline("translation", ...)``); the rest stays the same.
+    """
+    from . import judge
+
+    _require_text(prompt)
+    attributes = judge.parse_prompt(prompt)  # the judge's jieba glossary, synonyms included
+    words = segment(prompt)
+    unknown = [w for w in words if not judge.word_attributes(w) and w not in _FUNCTION_WORDS]
+    en = tw.CAPTION_WORDS["en"]
+    pick = {"size": ("size", "size"), "color": ("color", "color"), "shape": ("shape", "shape"),
+            "pos": ("position", "pos"), "bg": ("background", "bg")}
+    part = {slot: en[key][attributes[attr]][0] if attr in attributes else ""
+            for slot, (attr, key) in pick.items()}
+    head = " ".join(p for p in ("a", part["size"], part["color"], part["shape"] or "shape",
+                                part["pos"]) if p)
+    english = f"{head}, {part['bg']}" if part["bg"] else head
+    english = re.sub(r"\b([Aa]) (?=[aeiou])", r"\1n ", english)
+    if attributes.get("style") == "ink":
+        english = f"an ink-wash painting of {english}"
+    return Translation(english=english, attributes=attributes, words=words, unknown=unknown)
+
+
 class PromptGenerator:
     """Seeded generator of natural Chinese prompts: time, place, subject, light and style.
 

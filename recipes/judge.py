@@ -278,6 +278,11 @@ def parse_prompt(prompt: str) -> dict[str, str]:
     return found
 
 
+def word_attributes(word: str) -> list[tuple[str, str]]:
+    """The (attribute, value) pairs one word names, e.g. "大红色" → size large, colour red."""
+    return _lookup(word.lower(), _table())
+
+
 def _lookup(token: str, table: Mapping[str, tuple[str, str]]) -> list[tuple[str, str]]:
     """Attributes in one token: a whole-word hit, else greedy longest matches inside it."""
     if not token or token in _STOP:

@@ -14,9 +14,10 @@ import torch
 
 from .toymodel import ASSETS
 
-# Short names for the course's own models (the Chinese "toy-zh" joins in chapter 04).
-SHORT_NAMES = {"toy": ASSETS / "toy"}
-MAKE_TARGET = {"toy": "make toy-model"}
+# Short names for the course's own models: the English toy SD and its Chinese-aligned
+# twin (chapter 04: same UNet and VAE, a distilled Chinese text encoder).
+SHORT_NAMES = {"toy": ASSETS / "toy", "toy-zh": ASSETS / "toy-zh"}
+MAKE_TARGET = {"toy": "make toy-model", "toy-zh": "make toy-model-zh"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 

@@ -58,19 +58,31 @@ def _words(scene: tw.Scene, lang: str, rng: random.Random, unseen: bool) -> dict
     return slots
 
 
-def prompt_items(n: int, seed: int = 0, lang: str = "en",
-                 phrasing: str = "templates") -> list[dict]:
+def _scene(attrs: dict) -> tw.Scene:
+    missing = [k for k in tw.ATTRIBUTES if k not in attrs]
+    if missing:
+        raise ValueError(f"Scene {attrs} lacks {', '.join(missing)}: give every attribute "
+                         f"({', '.join(tw.ATTRIBUTES)}).")
+    return tw.Scene(**{k: attrs[k] for k in (*tw.ATTRIBUTES, "style") if k in attrs})
+
+
+def prompt_items(n: int, seed: int = 0, lang: str = "en", phrasing: str = "templates",
+                 scenes: list[dict] | None = None) -> list[dict]:
     """Return ``n`` items ``{"prompt", "expect"}`` for random base-world scenes.
 
     ``expect`` is the scene's true attributes (not parsed from the prompt), so
     a prompt the parser might misread is still scored against the truth.
+    ``scenes`` (attribute dicts, e.g. another set's ``expect`` values) fixes the
+    scenes instead of drawing them, so two languages can be compared on the
+    same attribute sets; ``n`` is then ignored.
     """
     if phrasing not in PHRASINGS:
         raise ValueError(f"Unknown phrasing {phrasing!r}; choose one of: {', '.join(PHRASINGS)}")
     rng = random.Random(f"{seed}-{lang}-{phrasing}")
+    fixed = None if scenes is None else [_scene(s) for s in scenes]
     items = []
-    for _ in range(n):
-        scene = tw.sample_scene(rng)
+    for i in range(n if fixed is None else len(fixed)):
+        scene = tw.sample_scene(rng) if fixed is None else fixed[i]
         if phrasing == "templates":
             prompt = tw.caption(scene, lang, rng)
         else:

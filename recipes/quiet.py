@@ -34,6 +34,12 @@ def install() -> None:
     logger = logging.getLogger("diffusers.models.modeling_utils")
     if not any(isinstance(f, _DropMessage) for f in logger.filters):
         logger.addFilter(_DropMessage("should be kept in float32: []."))
+    # StableDiffusionPipeline's signature names CLIPTextModel, so loading toy-zh (or Taiyi),
+    # whose text encoder is a BertModel, warns; the pipeline only needs token states
+    # (output [0]), which BertModel returns. Only the BertModel case is dropped.
+    logger = logging.getLogger("diffusers.pipelines.pipeline_utils")
+    if not any(isinstance(f, _DropMessage) for f in logger.filters):
+        logger.addFilter(_DropMessage("models.bert.modeling_bert.BertModel'>."))
     loading_bars(False)
 
 

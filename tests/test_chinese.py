@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from recipes import chinese as zh
+from recipes import judge
 from recipes import toyworld as tw
 
 LONG = ("月光下古镇街头的一位白发老人提着一盏红色灯笼石板路被雨水打湿"
@@ -252,3 +255,21 @@ def test_toy_vocabulary_is_in_dictionary():
     words = [w for w in tw.keywords("zh") if len(w) >= 2]
     freq = zh._jieba().FREQ
     assert all(freq.get(w, 0) >= 100000 for w in words)
+
+
+def test_translate_template_caption_round_trips_to_english():
+    rng = random.Random(4)
+    for _ in range(50):
+        scene = tw.sample_scene(rng)
+        result = zh.translate(tw.caption(scene, "zh", rng))
+        assert result.unknown == []
+        parsed = judge.parse_prompt(result.english)
+        assert all(parsed[k] == v for k, v in scene.as_dict().items()), result.english
+
+
+def test_translate_reports_words_outside_the_glossary():
+    result = zh.translate("一只可爱的猫在中间")
+    assert "可爱" in result.unknown and result.attributes == {"position": "center"}
+    assert result.english == "a shape in the middle"
+    with pytest.raises(ValueError, match="empty"):
+        zh.translate("  ")
