@@ -11,7 +11,9 @@ the same way everywhere:
 * memory: on CUDA ``torch.cuda.max_memory_allocated`` (tensors allocated by
   PyTorch, after ``reset_peak_memory_stats``); on CPU the process resident set
   size (RSS, via psutil) sampled every 2 ms by a thread, reported as the peak
-  above the RSS before the call. The method is stored with every number.
+  above the RSS before the call (after ``malloc_trim`` hands freed heap memory
+  back to the OS, so earlier calls' leftovers cannot hide an allocation).
+  The method is stored with every number.
 """
 
 from __future__ import annotations
@@ -72,13 +74,38 @@ class _RssSampler(threading.Thread):
         self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
+def release_free_memory() -> bool:
+    """Give freed heap memory back to the OS (glibc ``malloc_trim``); False where unavailable.
+
+    Without it, memory that an earlier call allocated and freed stays in the
+    process (RSS) and a later call reuses it without growing RSS, so its peak
+    "above the start" reads near zero whatever it really needs.
+    """
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+        return False
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
 @contextmanager
 def peak_memory(device: str | torch.device | None = None):
     """Context manager yielding a :class:`Memory` filled in when the block ends.
 
     CUDA: peak bytes allocated by PyTorch's caching allocator during the block.
     CPU (and MPS): peak process RSS above its value at entry, sampled every 2 ms,
-    so allocations shorter than that can be missed (fine for whole pipeline calls).
+    so allocations shorter than that can be missed (fine for whole pipeline calls);
+    freed heap memory is returned to the OS first (:func:`release_free_memory`).
+    Warm up first: a first call also allocates one-off caches.
     """
     dev = torch.device(device) if device is not None else torch.device("cpu")
     mem = Memory()
@@ -94,6 +121,7 @@ def peak_memory(device: str | torch.device | None = None):
             mem.method = ("torch.cuda.max_memory_allocated (includes "
                           f"{base / 2**20:.0f} MB already allocated at start)")
         return
+    release_free_memory()
     sampler = _RssSampler()
     sampler.start()
     try:
@@ -102,7 +130,8 @@ def peak_memory(device: str | torch.device | None = None):
         sampler.stop()
         mem.peak_mb = round((sampler.peak - sampler.base) / 2**20, 1)
         mem.samples = sampler.samples
-        mem.method = "process RSS (psutil, sampled every 2 ms), peak above the start"
+        mem.method = ("process RSS (psutil, sampled every 2 ms), peak above the start, after "
+                      "returning freed heap memory to the OS (glibc malloc_trim)")
 
 
 @dataclass

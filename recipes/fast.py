@@ -4,8 +4,11 @@ What it applies, and why (each step is measured on its own in
 ``03_hardware_optimization.ipynb``; ``python -m recipes bench`` measures the sum):
 
 * CPU: bfloat16 weights when the CPU has native bf16 instructions (AVX512-BF16
-  or AMX; oneDNN then runs convolutions and matmuls at up to twice the fp32
-  rate) and channels-last memory layout for the convolutional UNet and VAE.
+  or AMX; oneDNN then runs convolutions and matmuls faster than fp32), else
+  channels-last memory layout for the fp32 convolutions. Not both: on the
+  course's CPU bf16 + channels-last was slower than bf16 alone (notebook 03,
+  alternating timing: 0.73 s vs 0.63 s for 4 toy images x 25 steps).
+  ``torch.compile`` only when asked (``compile=True``).
   float16 is never used on a CPU: most of its kernels are emulated.
 * CUDA: float16 weights, channels-last, fused QKV projections, TF32 for any fp32
   matmul left, cuDNN autotuning, and (``compile=True``, the default there)
@@ -17,6 +20,10 @@ what was applied, so a benchmark can print it beside its numbers.
 """
 
 from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
 
 import torch
 
@@ -41,8 +48,10 @@ def fast_preset(pipe, *, compile: bool | None = None, dtype: torch.dtype | None 
 
     ``dtype`` overrides the automatic choice (bf16 on a CPU with native bf16,
     fp16 on CUDA, else unchanged). ``compile`` defaults to True on CUDA and
-    False on CPU, where inductor's first call costs minutes on 2 cores for a
-    gain measured in notebook 03. Quality is checked by the benchmark (judge
+    False on CPU: there inductor's first call costs about a minute on 2 cores
+    with a cold cache, worth it for a long batch job but not for a few images
+    (``python -m recipes bench`` compiles and reports that cost separately).
+    Quality is checked by the benchmark (judge
     accuracy against the plain pipeline on the same prompts and seeds).
     """
     quiet.install()
@@ -57,9 +66,10 @@ def fast_preset(pipe, *, compile: bool | None = None, dtype: torch.dtype | None 
         for module in _modules(pipe):
             module.to(dtype=dtype)
         steps.append(f"weights in {str(dtype).replace('torch.', '')}")
-    for name in ("unet", "vae"):
-        getattr(pipe, name).to(memory_format=torch.channels_last)
-    steps.append("channels_last UNet and VAE")
+    if kind != "cpu" or pipe.unet.dtype == torch.float32:
+        for name in ("unet", "vae"):
+            getattr(pipe, name).to(memory_format=torch.channels_last)
+        steps.append("channels_last UNet and VAE")
     if kind == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -74,3 +84,130 @@ def fast_preset(pipe, *, compile: bool | None = None, dtype: torch.dtype | None 
         steps.append(f"torch.compile UNet + VAE decode ({mode or 'default'} mode)")
     pipe.fast_preset_steps = steps
     return pipe
+
+
+# --------------------------------------------------------------------------------------------
+# Options measured in notebook 03 that fast_preset does not apply (each has a reason there).
+
+
+def module_counts(module: torch.nn.Module) -> dict[str, int]:
+    """How many submodules of each class ``module`` holds (to see what quantisation changed)."""
+    counts: dict[str, int] = {}
+    for sub in module.modules():
+        kind = type(sub)
+        # torch.ao's dynamic int8 Linear is also called "Linear": tell them apart
+        name = ("DynamicQuantizedLinear" if kind.__module__.startswith("torch.ao.nn.quantized")
+                and kind.__name__ == "Linear" else kind.__name__)
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def weights_mb(*modules: torch.nn.Module) -> float:
+    """Bytes of every tensor in the modules' state dicts (packed int8 weights included), in MB."""
+    total = 0
+    for module in modules:
+        total += getattr(module, "model_bytes", 0)  # an OrtUNet's weights live in ONNX Runtime
+        for value in module.state_dict().values():
+            if isinstance(value, torch.Tensor):
+                total += value.numel() * value.element_size()
+            elif isinstance(value, tuple):  # quantized Linear: (packed weight, bias)
+                total += sum(v.numel() * v.element_size() for v in value
+                             if isinstance(v, torch.Tensor))
+    return round(total / 2**20, 2)
+
+
+def int8_dynamic(module: torch.nn.Module) -> torch.nn.Module:
+    """``torch.ao.quantization.quantize_dynamic`` on Linear layers (int8 weights, fp32 activations).
+
+    Only ``nn.Linear`` (and RNN) layers have dynamic-quantised versions; every
+    ``Conv2d`` stays fp32, which in a UNet is most of the compute. The function
+    is deprecated in favour of torchao's ``quantize_``; its warning is left
+    visible on purpose.
+    """
+    return torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class OrtUNet(torch.nn.Module):
+    """An ONNX Runtime session standing in for ``pipe.unet`` (same call, same outputs).
+
+    Made by :func:`onnx_unet`. It keeps the original UNet's ``config``, ``dtype``
+    and ``device`` so that ``StableDiffusionPipeline`` needs no change.
+    """
+
+    def __init__(self, session, unet, model_bytes: int = 0) -> None:
+        super().__init__()
+        self.session = session
+        self.model_bytes = model_bytes
+        self.config = unet.config
+        self._dtype = unet.dtype
+        self._device = unet.device
+        self.inputs = [i.name for i in session.get_inputs()]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self._dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    def forward(self, sample, timestep, encoder_hidden_states, *args, return_dict=False, **kwargs):
+        timestep = torch.as_tensor(timestep, dtype=torch.float32).reshape(())
+        feeds = {"sample": sample, "timestep": timestep,
+                 "encoder_hidden_states": encoder_hidden_states}
+        out = self.session.run(None, {k: feeds[k].detach().cpu().float().numpy()
+                                      for k in self.inputs})[0]
+        out = torch.from_numpy(out).to(sample.device, sample.dtype)
+        return (out,) if not return_dict else {"sample": out}
+
+
+class _UNetForExport(torch.nn.Module):
+    def __init__(self, unet) -> None:
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, sample, timestep, encoder_hidden_states):
+        return self.unet(sample, timestep, encoder_hidden_states, return_dict=False)[0]
+
+
+def onnx_unet(pipe, path, *, threads: int | None = None) -> OrtUNet:
+    """Export ``pipe.unet`` to ONNX (``torch.onnx.export``, dynamo exporter) and load it in ORT.
+
+    The batch dimension is dynamic, so classifier-free guidance batches of any
+    size run. Needs ``pip install onnx onnxscript onnxruntime``. Use it with
+    ``pipe.unet = onnx_unet(pipe, "unet.onnx")``.
+    """
+    import onnxruntime as ort
+
+    unet = pipe.unet
+    if unet.dtype != torch.float32:
+        raise ValueError(f"export a float32 UNet (this one is {unet.dtype}); load the pipeline "
+                         "with dtype=torch.float32")
+    example = (torch.randn(2, unet.config.in_channels, unet.config.sample_size,
+                           unet.config.sample_size),
+               torch.tensor(500.0),
+               torch.randn(2, pipe.tokenizer.model_max_length, unet.config.cross_attention_dim))
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    exporter_log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed. Skipping …" x4
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # exporter internals: a pytree FutureWarning and a note on the shared "batch" axis
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.filterwarnings("ignore", message=".*axis name: batch.*")
+            program = torch.onnx.export(
+                _UNetForExport(unet).eval(), example, dynamo=True,
+                input_names=["sample", "timestep", "encoder_hidden_states"],
+                output_names=["out"], dynamic_shapes=({0: batch}, None, {0: batch}),
+                verbose=False)
+    finally:
+        exporter_log.setLevel(level)
+    program.save(str(path))
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    path = Path(path)
+    size = sum(f.stat().st_size for f in path.parent.glob(path.name + "*"))  # + external data
+    return OrtUNet(session, unet, size)
