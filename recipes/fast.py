@@ -6,8 +6,9 @@ What it applies, and why (each step is measured on its own in
 * CPU: bfloat16 weights when the CPU has native bf16 instructions (AVX512-BF16
   or AMX; oneDNN then runs convolutions and matmuls faster than fp32), else
   channels-last memory layout for the fp32 convolutions. Not both: on the
-  course's CPU bf16 + channels-last was slower than bf16 alone (notebook 03,
-  alternating timing: 0.73 s vs 0.63 s for 4 toy images x 25 steps).
+  course's CPU bf16 + channels-last was slower than bf16 alone in four runs of
+  ``tools/cpu_layouts.py`` (7 alternating repeats; medians 0.73 vs 0.63,
+  1.11 vs 0.94, 1.10 vs 1.04, 1.17 vs 1.13 s on a noisy shared machine).
   ``torch.compile`` only when asked (``compile=True``).
   float16 is never used on a CPU: most of its kernels are emulated.
 * CUDA: float16 weights, channels-last, fused QKV projections, TF32 for any fp32

@@ -82,9 +82,19 @@ def warmup_cosine(opt, steps: int, warmup_frac: float = 0.05):
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def _update(loss, accelerator, opt, sched, losses: list[float], bar, step: int) -> None:
-    """One optimiser step, then record the loss (shown on the bar every 25 steps)."""
-    accelerator.backward(loss)
+def _update(loss, accelerator, opt, sched, losses: list[float], bar, step: int,
+            clip: float | None = None) -> None:
+    """One optimiser step, then record the loss (shown on the bar every 25 steps).
+
+    ``accelerator`` may be None (plain ``loss.backward()``); ``clip`` clips the
+    gradient norm of the optimiser's parameters first.
+    """
+    if accelerator is None:
+        loss.backward()
+    else:
+        accelerator.backward(loss)
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
     opt.step()
     sched.step()
     opt.zero_grad(set_to_none=True)

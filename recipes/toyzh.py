@@ -211,7 +211,7 @@ def distill(pipe, tokenizer=None, student=None, sizes: Sizes | None = None,
     ``pipe`` is the English toy pipeline (its tokenizer and text encoder are the
     frozen teacher). Returns the student in eval mode and its loss per step.
     """
-    from .toytrain import warmup_cosine
+    from .toytrain import _update, warmup_cosine
 
     sizes = sizes or Sizes()
     tokenizer = tokenizer or build_tokenizer()
@@ -235,14 +235,7 @@ def distill(pipe, tokenizer=None, student=None, sizes: Sizes | None = None,
         target = torch.stack([empty if p == "" else targets[i]
                               for p, i in zip(prompts, idx, strict=True)])
         loss = F.mse_loss(encode(tokenizer, student, prompts), target.to(device))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
-        if step % 25 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-25:]) / len(losses[-25:]):.4f}")
+        _update(loss, None, opt, sched, losses, bar, step, clip=1.0)
     return student.eval(), losses
 
 
