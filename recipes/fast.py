@@ -9,8 +9,21 @@ What it applies, and why (each step is measured on its own in
   course's CPU bf16 + channels-last was slower than bf16 alone in four runs of
   ``tools/cpu_layouts.py`` (7 alternating repeats; medians 0.73 vs 0.63,
   1.11 vs 0.94, 1.10 vs 1.04, 1.17 vs 1.13 s on a noisy shared machine).
-  ``torch.compile`` only when asked (``compile=True``).
   float16 is never used on a CPU: most of its kernels are emulated.
+  ``torch.compile`` only when asked (``compile=True``), and then with the
+  inductor settings that each measured faster on the toy UNet (bf16, batch 8;
+  ``tools/cpu_compile.py`` compares them): weight freezing (weights become
+  constants, prepacked for oneDNN; the flag is read while Dynamo traces, so it
+  is switched on around each call rather than passed in ``options``), the C++
+  wrapper (no Python call per kernel), one matmul for linears sharing an input
+  (q/k/v), Dynamo guards only on the identity of each weight (the ~6000 guards
+  on module attributes cost ~1 ms per UNet call), and, for short attention
+  sequences, the classic attention processor: inductor fuses its
+  matmul-softmax-matmul, while the flash-attention CPU kernel costs ~0.2 ms
+  per call even for 64 tokens. max-autotune measured no faster and doubles the
+  compile time. Frozen weights mean: load LoRA weights, fuse, or change
+  attention processors *before* ``fast_preset``; changes made after it are
+  not seen by the compiled code.
 * CUDA: float16 weights, channels-last, fused QKV projections, TF32 for any fp32
   matmul left, cuDNN autotuning, and (``compile=True``, the default there)
   ``torch.compile(mode="max-autotune")``, which also captures CUDA graphs and so
@@ -37,6 +50,60 @@ def cpu_bf16_is_fast() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+# Above this many query tokens in the UNet's first attention layer, SDPA's flash kernel (no
+# L x L score matrix) is kept; below it the classic processor measured faster once compiled.
+MATH_ATTENTION_MAX_TOKENS = 1024
+
+
+def attention_tokens(unet) -> int:
+    """Query tokens of the UNet's highest-resolution attention layer at its native sample size."""
+    size = unet.config.sample_size
+    size = size[0] * size[1] if isinstance(size, (tuple, list)) else size * size
+    for block in unet.config.down_block_types:
+        if "CrossAttn" in block:
+            return size
+        size //= 4  # each down block halves both sides
+    return size
+
+
+def weight_identity_guards(entries) -> list[bool]:
+    """A Dynamo ``guard_filter_fn``: keep every guard except those on nn-module attributes,
+    but keep the identity check (``ID_MATCH``) of each frozen weight.
+
+    torch's own ``skip_guard_on_all_nn_modules_unsafe`` drops those too; with
+    frozen weights a second model of the same class then silently reuses the
+    first one's weights (``tests/test_fast.py`` checks that this filter does not).
+    """
+    return [not entry.orig_guard.source.is_unspecialized_nn_module()
+            or entry.guard_type == "ID_MATCH" for entry in entries]
+
+
+def cpu_compile_options() -> dict:
+    """Inductor options ``fast_preset(compile=True)`` passes to ``torch.compile`` on a CPU."""
+    return {"cpp_wrapper": True, "cpp.enable_concat_linear": True,
+            "guard_filter_fn": weight_identity_guards}
+
+
+def frozen(fn):
+    """Call ``fn`` (a ``torch.compile``-d callable) with inductor weight freezing switched on.
+
+    Freezing is read by Dynamo while it traces, before ``options`` apply, so
+    ``torch.compile(options={"freezing": True})`` silently does not freeze.
+    Patching the flag around every call keeps it local to this callable
+    (other ``torch.compile`` users in the process are unaffected).
+    """
+    import functools
+
+    import torch._inductor.config as inductor_config
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with inductor_config.patch(freezing=True):
+            return fn(*args, **kwargs)
+
+    return call
 
 
 def _modules(pipe):
@@ -79,10 +146,26 @@ def fast_preset(pipe, *, compile: bool | None = None, dtype: torch.dtype | None 
         pipe.unet.fuse_qkv_projections()
         steps.append("fused QKV projections")
     if compile if compile is not None else kind == "cuda":
-        mode = "max-autotune" if kind == "cuda" else None
-        pipe.unet = torch.compile(pipe.unet, mode=mode, fullgraph=True)
-        pipe.vae.decode = torch.compile(pipe.vae.decode, mode=mode)
-        steps.append(f"torch.compile UNet + VAE decode ({mode or 'default'} mode)")
+        if kind == "cuda":
+            pipe.unet = torch.compile(pipe.unet, mode="max-autotune", fullgraph=True)
+            pipe.vae.decode = torch.compile(pipe.vae.decode, mode="max-autotune")
+            steps.append("torch.compile UNet + VAE decode (max-autotune mode)")
+        else:
+            if attention_tokens(pipe.unet) <= MATH_ATTENTION_MAX_TOKENS:
+                from diffusers.models.attention_processor import AttnProcessor
+
+                pipe.unet.set_attn_processor(AttnProcessor())
+                steps.append(f"classic attention (≤ {MATH_ATTENTION_MAX_TOKENS} tokens: "
+                             "inductor fuses it)")
+            quiet.compile_output()
+            options = cpu_compile_options()
+            unet = torch.compile(pipe.unet, fullgraph=True, dynamic=False, options=options)
+            unet.forward = frozen(unet.forward)
+            pipe.unet = unet
+            pipe.vae.decode = frozen(torch.compile(pipe.vae.decode, dynamic=False,
+                                                   options=options))
+            steps.append("torch.compile UNet + VAE decode (frozen weights, C++ wrapper, "
+                         "concatenated linears, weight-identity guards)")
     pipe.fast_preset_steps = steps
     return pipe
 

@@ -43,6 +43,28 @@ def install() -> None:
     loading_bars(False)
 
 
+def compile_output() -> None:
+    """Quiet harmless outputs of ``fast_preset``'s CPU compile (idempotent).
+
+    * Dynamo warns that diffusers' upsampling calls ``is_torch_version`` (an
+      ``lru_cache`` function) inside the graph; it is traced as a constant
+      (``torch < 2.1`` is False), which is what the code means.
+    * inductor's autotuner reads ``storage().size()`` (a deprecated call inside
+      torch itself, nothing the course can change).
+    * with max-autotune (``tools/cpu_compile.py`` tries it) inductor writes a
+      timing table per matmul shape to stderr; the choice is the same without it.
+    """
+    import warnings
+
+    import torch._inductor.select_algorithm as select_algorithm
+
+    warnings.filterwarnings("ignore", message=r"Dynamo detected a call to a `functools\.lru_cache`"
+                            r"-wrapped function at 'upsampling\.py")
+    warnings.filterwarnings("ignore", message="TypedStorage is deprecated",
+                            module="torch._inductor.select_algorithm")
+    select_algorithm.PRINT_AUTOTUNE = False
+
+
 def loading_bars(enabled: bool = False) -> None:
     """Turn the "Loading weights" / "Loading pipeline components" bars on or off.
 

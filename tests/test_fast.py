@@ -125,3 +125,53 @@ def test_onnx_unet_refuses_16_bit(tmp_path):
     pipe = benchmarks.sd15_pipeline("cpu", torch.bfloat16, tiny=True)
     with pytest.raises(ValueError, match="float32"):
         onnx_unet(pipe, tmp_path / "unet.onnx")
+
+
+def test_attention_tokens_pick_math_attention_only_for_short_sequences():
+    from diffusers import UNet2DConditionModel
+
+    from recipes.fast import MATH_ATTENTION_MAX_TOKENS, attention_tokens
+
+    toy = load_pipeline("toy", device="cpu", dtype=torch.float32).unet
+    assert attention_tokens(toy) == 8 * 8  # 16x16 latents, first cross-attention block at 8x8
+    with torch.device("meta"):
+        sd15 = UNet2DConditionModel(**benchmarks.SD15_UNET)
+    assert attention_tokens(sd15) == 64 * 64 > MATH_ATTENTION_MAX_TOKENS
+
+
+class _Small(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 8, 3, padding=1)
+        self.proj = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.proj(self.conv(x).mean((2, 3)))
+
+
+def test_cpu_compile_freezes_weights_and_keeps_models_apart():
+    """The CPU compile recipe: weights really frozen, and two models of one class never mixed.
+
+    With torch's skip_guard_on_all_nn_modules_unsafe the second model would
+    silently run the first one's frozen weights; weight_identity_guards keeps
+    each weight's identity check, so it compiles again instead.
+    """
+    from recipes.fast import cpu_compile_options, frozen
+
+    torch._dynamo.reset()
+    x = torch.randn(2, 4, 8, 8)
+    models, compiled = [], []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = _Small().eval()
+        fn = torch.compile(model, fullgraph=True, dynamic=False, options=cpu_compile_options())
+        fn.forward = frozen(fn.forward)
+        models.append(model)
+        compiled.append(fn)
+    with torch.no_grad():
+        for model, fn in zip(models, compiled, strict=True):
+            assert torch.allclose(fn(x), model(x), atol=1e-5)
+        before = compiled[0](x)
+        models[0].proj.bias += 1.0  # an in-place change after compiling is not seen: frozen
+        assert torch.equal(compiled[0](x), before)
+        assert not torch.allclose(models[0](x), before)
