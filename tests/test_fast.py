@@ -175,3 +175,22 @@ def test_cpu_compile_freezes_weights_and_keeps_models_apart():
         models[0].proj.bias += 1.0  # an in-place change after compiling is not seen: frozen
         assert torch.equal(compiled[0](x), before)
         assert not torch.allclose(models[0](x), before)
+
+
+def test_cpu_compile_wiring_without_running_it():
+    """fast_preset(compile=True) on CPU: classic attention for the toy's 64 tokens, the UNet and
+    VAE decode compiled with cpu_compile_options and called under weight freezing. Nothing is
+    called here (the compile takes over a minute; ``python -m recipes bench`` runs it)."""
+    import torch._inductor.config as inductor_config
+    from diffusers.models.attention_processor import AttnProcessor
+
+    pipe = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32), compile=True)
+    assert isinstance(pipe.unet, torch._dynamo.eval_frame.OptimizedModule)
+    assert all(isinstance(p, AttnProcessor) for p in pipe.unet.attn_processors.values())
+    assert any("frozen weights" in s for s in pipe.fast_preset_steps)
+    # a stand-in for the UNet's own forward records whether freezing is on when it is reached
+    seen = []
+    pipe.unet._orig_mod.forward = lambda *a, **k: seen.append(inductor_config.freezing)
+    with torch.compiler.set_stance("force_eager"):  # through the wrappers, nothing compiled
+        pipe.unet(None)
+    assert seen == [True] and inductor_config.freezing is False

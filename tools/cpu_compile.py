@@ -18,23 +18,20 @@ import torch
 from diffusers.models.attention_processor import AttnProcessor
 
 from recipes import bench, quiet
-from recipes.fast import frozen, weight_identity_guards
+from recipes.fast import cpu_compile_options, frozen
 from recipes.models import load_pipeline
 
-# name: (classic attention?, freezing?, torch.compile options); None = eager
+# name: (classic attention?, freezing?, torch.compile options); None = eager.
+# The last row is exactly what fast_preset ships (cpu_compile_options()).
 STEPS = {
     "bf16 eager": (False, False, None),
     "+ torch.compile (default)": (False, False, {}),
     "+ classic attention": (True, False, {}),
     "+ frozen weights": (True, True, {}),
     "+ C++ wrapper": (True, True, {"cpp_wrapper": True}),
-    "+ concat linears, weight-identity guards (fast_preset)":
-        (True, True, {"cpp_wrapper": True, "cpp.enable_concat_linear": True,
-                      "guard_filter_fn": weight_identity_guards}),
+    "+ concat linears, weight-identity guards (fast_preset)": (True, True, cpu_compile_options()),
 }
-AUTOTUNE = ("+ max-autotune", (True, True, {"cpp_wrapper": True, "cpp.enable_concat_linear": True,
-                                            "guard_filter_fn": weight_identity_guards,
-                                            "max_autotune": True,
+AUTOTUNE = ("+ max-autotune", (True, True, {**cpu_compile_options(), "max_autotune": True,
                                             "max_autotune_report_choices_stats": False}))
 
 
