@@ -66,11 +66,11 @@ execute: $(STAMP)
 	$(TEST_ENV) RECIPES_PROFILE=quick RECIPES_DEVICE=cpu $(BIN)/python tools/execute_notebooks.py $(NB)
 
 toy-model: $(STAMP)
-	$(BIN)/python -m recipes.toytrain --out recipes/assets
+	$(BIN)/python -m recipes.toy.train --out recipes/assets
 	$(MAKE) eval-toy
 
 toy-model-zh: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toyzh --out recipes/assets/toy-zh
+	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toy.zh --out recipes/assets/toy-zh
 	$(MAKE) eval-toy-zh
 
 EVAL_N ?= 300

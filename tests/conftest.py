@@ -12,6 +12,6 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def toy_pipe():
     """The shipped toy pipeline on CPU, loaded once per test session."""
-    from recipes.models import load_pipeline
+    from recipes.pipelines.models import load_pipeline
 
     return load_pipeline("toy", device="cpu")

@@ -8,7 +8,8 @@ import pytest
 
 from recipes import chinese as zh
 from recipes import judge
-from recipes import toyworld as tw
+from recipes.toy import captions as tc
+from recipes.toy import world as tw
 
 LONG = ("月光下古镇街头的一位白发老人提着一盏红色灯笼石板路被雨水打湿"
         "远处是层层叠叠的山峦和薄雾水墨风格")  # 47 CJK characters, no punctuation
@@ -18,7 +19,7 @@ LONG = ("月光下古镇街头的一位白发老人提着一盏红色灯笼石�
 def tok():
     from transformers import CLIPTokenizer
 
-    from recipes.toymodel import TOY_DIR
+    from recipes.toy.model import TOY_DIR
 
     return CLIPTokenizer.from_pretrained(TOY_DIR / "tokenizer")
 
@@ -235,7 +236,7 @@ def test_filter_require():
 
 
 def test_docstrings_say_first_line_of_defence():
-    for doc in (zh.__doc__, zh.ContentFilter.__doc__):
+    for doc in (zh.safety.__doc__, zh.ContentFilter.__doc__):
         assert "first line of defence" in doc and "not a guarantee" in doc
         assert "safety checker" in doc and "human review" in doc
 
@@ -252,8 +253,8 @@ def test_empty_prompt_errors(call, prompt):
 
 
 def test_toy_vocabulary_is_in_dictionary():
-    words = [w for w in tw.keywords("zh") if len(w) >= 2]
-    freq = zh._jieba().FREQ
+    words = [w for w in tc.keywords("zh") if len(w) >= 2]
+    freq = zh.text._jieba().FREQ
     assert all(freq.get(w, 0) >= 100000 for w in words)
 
 
@@ -261,7 +262,7 @@ def test_translate_template_caption_round_trips_to_english():
     rng = random.Random(4)
     for _ in range(50):
         scene = tw.sample_scene(rng)
-        result = zh.translate(tw.caption(scene, "zh", rng))
+        result = zh.translate(tc.caption(scene, "zh", rng))
         assert result.unknown == []
         parsed = judge.parse_prompt(result.english)
         assert all(parsed[k] == v for k, v in scene.as_dict().items()), result.english

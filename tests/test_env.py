@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import recipes
-from recipes import env
+from recipes.course import env
+from recipes.hub import settings as hub
 
 
 @pytest.fixture
@@ -94,8 +95,8 @@ def test_check_endpoint_offline_makes_no_request(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("network used in offline mode")
 
-    monkeypatch.setattr(env.urllib.request, "urlopen", boom)
-    ok, message = env.check_endpoint()
+    monkeypatch.setattr(hub.urllib.request, "urlopen", boom)
+    ok, message = hub.check_endpoint()
     assert not ok and "offline" in message
 
 
@@ -109,13 +110,13 @@ def test_check_endpoint_reports_unreachable_mirror(monkeypatch):
         assert timeout <= 5
         raise urllib.error.URLError("connection refused")
 
-    monkeypatch.setattr(env.urllib.request, "urlopen", refuse)
-    ok, message = env.check_endpoint("https://mirror.example/")
+    monkeypatch.setattr(hub.urllib.request, "urlopen", refuse)
+    ok, message = hub.check_endpoint("https://mirror.example/")
     assert not ok and "unreachable" in message and "HF_ENDPOINT" in message
 
 
 def test_hf_endpoint_is_read_at_import():
-    code = "import recipes.env as e; print(e.hf_settings()['HF_ENDPOINT'])"
+    code = "import recipes.hub.settings as e; print(e.hf_settings()['HF_ENDPOINT'])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"HF_ENDPOINT": "https://mirror.example", "HF_HUB_OFFLINE": "1",
                               "PATH": "/usr/bin:/bin", "HOME": "/tmp"})

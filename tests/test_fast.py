@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from recipes import benchmarks
-from recipes.fast import cpu_bf16_is_fast, fast_preset
-from recipes.models import load_pipeline
+from recipes.perf import benchmarks
+from recipes.perf.fast import cpu_bf16_is_fast, fast_preset
+from recipes.pipelines.models import load_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,8 @@ def test_fast_preset_explicit_fp32_keeps_dtype():
 
 
 def test_fast_pipeline_makes_a_judged_image(toy_fast):
-    from recipes.generate import generate
-    from recipes.judge import judge
+    from recipes.pipelines.generate import generate
+    from recipes.toy.judge import judge
 
     image = generate(toy_fast, ["a large red square on the left, white background"], 0)[0]
     assert judge(image).attributes["background"] == "white"
@@ -68,7 +68,7 @@ def test_bench_sd15_tiny_runs_on_cpu():
 
 
 def test_bench_cli_refuses_cuda_without_gpu(capsys):
-    from recipes.__main__ import main
+    from recipes.cli import main
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -79,7 +79,7 @@ def test_bench_cli_refuses_cuda_without_gpu(capsys):
 def test_int8_dynamic_quantises_linear_and_leaves_conv2d():
     import warnings
 
-    from recipes.fast import int8_dynamic, module_counts, weights_mb
+    from recipes.perf.fast import int8_dynamic, module_counts, weights_mb
 
     pipe = benchmarks.sd15_pipeline("cpu", torch.float32, tiny=True)
     before = module_counts(pipe.unet)
@@ -94,7 +94,7 @@ def test_int8_dynamic_quantises_linear_and_leaves_conv2d():
 
 
 def test_weights_mb_halves_with_16_bit():
-    from recipes.fast import weights_mb
+    from recipes.perf.fast import weights_mb
 
     layer = torch.nn.Linear(256, 256)
     assert weights_mb(layer) == pytest.approx(256 * 257 * 4 / 2**20, abs=0.01)
@@ -103,7 +103,7 @@ def test_weights_mb_halves_with_16_bit():
 
 def test_onnx_unet_matches_torch(tmp_path):
     pytest.importorskip("onnxruntime", reason="the onnx extra is installed by make")
-    from recipes.fast import onnx_unet
+    from recipes.perf.fast import onnx_unet
 
     pipe = benchmarks.sd15_pipeline("cpu", torch.float32, tiny=True)
     ort_unet = onnx_unet(pipe, tmp_path / "unet.onnx")
@@ -120,7 +120,7 @@ def test_onnx_unet_matches_torch(tmp_path):
 
 def test_onnx_unet_refuses_16_bit(tmp_path):
     pytest.importorskip("onnxruntime", reason="the onnx extra is installed by make")
-    from recipes.fast import onnx_unet
+    from recipes.perf.fast import onnx_unet
 
     pipe = benchmarks.sd15_pipeline("cpu", torch.bfloat16, tiny=True)
     with pytest.raises(ValueError, match="float32"):
@@ -130,7 +130,7 @@ def test_onnx_unet_refuses_16_bit(tmp_path):
 def test_attention_tokens_pick_math_attention_only_for_short_sequences():
     from diffusers import UNet2DConditionModel
 
-    from recipes.fast import MATH_ATTENTION_MAX_TOKENS, attention_tokens
+    from recipes.perf.fast import MATH_ATTENTION_MAX_TOKENS, attention_tokens
 
     toy = load_pipeline("toy", device="cpu", dtype=torch.float32).unet
     assert attention_tokens(toy) == 8 * 8  # 16x16 latents, first cross-attention block at 8x8
@@ -156,7 +156,7 @@ def test_cpu_compile_freezes_weights_and_keeps_models_apart():
     silently run the first one's frozen weights; weight_identity_guards keeps
     each weight's identity check, so it compiles again instead.
     """
-    from recipes.fast import cpu_compile_options, frozen
+    from recipes.perf.fast import cpu_compile_options, frozen
 
     torch._dynamo.reset()
     x = torch.randn(2, 4, 8, 8)

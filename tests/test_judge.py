@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageFilter
 
 from recipes import judge as jd
-from recipes import toyworld as tw
+from recipes.toy import captions as tc
+from recipes.toy import world as tw
 
 
 def _truth(scene: tw.Scene) -> dict[str, str]:
@@ -126,8 +127,8 @@ def test_parse_prompt_recovers_every_caption_template():
     for _ in range(300):
         scene = tw.sample_scene(rng, tw.ALL_SHAPES, tw.STYLES)
         for lang in ("en", "zh"):
-            for i in range(len(tw.caption_templates(lang))):
-                text = tw.caption(scene, lang, rng, template=i)
+            for i in range(len(tc.caption_templates(lang))):
+                text = tc.caption(scene, lang, rng, template=i)
                 assert jd.parse_prompt(text) == scene.as_dict(), text
 
 
@@ -176,7 +177,7 @@ def test_score_on_real_images():
     scenes = [tw.Scene("circle", "red", "left", "large", "white"),
               tw.Scene("square", "blue", "top", "small", "black")]
     images = [tw.render(s) for s in scenes]
-    expected = [jd.parse_prompt(tw.caption(scenes[0])), {"color": "green", "size": "small"}]
+    expected = [jd.parse_prompt(tc.caption(scenes[0])), {"color": "green", "size": "small"}]
     result = jd.score(images, expected)
     assert result["all_correct"] == 0.5
     assert result["per_attribute"]["color"] == 0.5 and result["per_attribute"]["size"] == 1.0

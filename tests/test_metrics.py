@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recipes import metrics, toyworld
+from recipes import captions, metrics
 
 
 @pytest.fixture(scope="module")
 def renders():
-    return [r.image for r in toyworld.make_dataset(96, seed=5)]
+    return [r.image for r in captions.make_dataset(96, seed=5)]
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def features():
 
 
 def test_fid_ranks_real_above_noise(renders, features):
-    other = [r.image for r in toyworld.make_dataset(96, seed=6)]
+    other = [r.image for r in captions.make_dataset(96, seed=6)]
     rng = np.random.default_rng(0)
     noise = [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)) for _ in range(96)]
     same_world = metrics.fid(renders, other, features)
@@ -27,7 +27,7 @@ def test_fid_ranks_real_above_noise(renders, features):
 
 
 def test_clip_score_prefers_the_right_caption(renders):
-    scenes = [r.scene for r in toyworld.make_dataset(96, seed=5)][:32]
-    right = [toyworld.caption(s, "en") for s in scenes]
-    wrong = [toyworld.caption(scenes[(i + 7) % 32], "en") for i in range(32)]
+    scenes = [r.scene for r in captions.make_dataset(96, seed=5)][:32]
+    right = [captions.caption(s, "en") for s in scenes]
+    wrong = [captions.caption(scenes[(i + 7) % 32], "en") for i in range(32)]
     assert metrics.clip_score(renders[:32], right) > metrics.clip_score(renders[:32], wrong) + 5

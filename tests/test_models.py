@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from recipes import models, toyworld
-from recipes.generate import PromptError, check_prompt, generate, read_prompts
+from recipes.evaluation.evaluate import read_prompts
+from recipes.pipelines.generate import PromptError, check_prompt, generate
 
 
 def cli(*args, timeout=300):

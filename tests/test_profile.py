@@ -1,7 +1,7 @@
 import pytest
 
-from recipes import profiles as profile_mod
-from recipes.profiles import PROFILES, profile
+from recipes.course import profiles as profile_mod
+from recipes.course.profiles import PROFILES, profile
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from recipes.generate import evaluate
-from recipes.promptsets import prompt_items, write_jsonl
+from recipes.evaluation.evaluate import evaluate
+from recipes.toy.promptsets import prompt_items, write_jsonl
 
 N = 64
 

@@ -5,7 +5,8 @@ import json
 import torch
 from diffusers import StableDiffusionPipeline
 
-from recipes import toymodel, toytrain
+from recipes.toy import model as toymodel
+from recipes.toy import train as toytrain
 
 
 def test_train_all_tiny_produces_a_loadable_pipeline(tmp_path):

@@ -10,7 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from recipes import toyworld as tw
+from recipes.toy import captions as tc
+from recipes.toy import world as tw
 
 
 def test_vocabulary_tables_are_complete():
@@ -93,53 +94,53 @@ def _mentions(text: str, word: str, lang: str) -> bool:
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_captions_vary_and_mention_every_attribute(lang):
     rng = random.Random(1)
-    words = tw.CAPTION_WORDS[lang]
+    words = tc.CAPTION_WORDS[lang]
     seen_templates, captions = set(), set()
     for _ in range(200):
         scene = tw.sample_scene(rng, tw.ALL_SHAPES, tw.STYLES)
-        i = rng.randrange(len(tw.caption_templates(lang)))
-        text = tw.caption(scene, lang, rng, template=i)
+        i = rng.randrange(len(tc.caption_templates(lang)))
+        text = tc.caption(scene, lang, rng, template=i)
         seen_templates.add(i)
         captions.add(text)
         for attr in ("shape", "color", "position", "size", "background"):
-            options = [w for slot, a in tw._SLOT_ATTR.items() if a == attr and slot in words
+            options = [w for slot, a in tc._SLOT_ATTR.items() if a == attr and slot in words
                        for w in words[slot][getattr(scene, attr)]]
             assert any(_mentions(text, w, lang) for w in options), (attr, text)
         if scene.style == "ink":
             assert ("ink" if lang == "en" else "水墨") in text
-    assert len(seen_templates) == len(tw.caption_templates(lang)) >= 6
+    assert len(seen_templates) == len(tc.caption_templates(lang)) >= 6
     assert len(captions) > 150
 
 
 def test_caption_canonical_form_and_grammar():
     scene = tw.Scene("circle", "red", "left", "large", "white")
-    assert tw.caption(scene) == "a large red circle on the left, white background"
-    assert tw.caption(scene, "zh") == "白色背景上左边有一个大的红色圆形"
+    assert tc.caption(scene) == "a large red circle on the left, white background"
+    assert tc.caption(scene, "zh") == "白色背景上左边有一个大的红色圆形"
     orange = tw.Scene("star", "orange", "center", "small", "black")
-    texts = {tw.caption(orange, "en", seed) for seed in range(60)}
+    texts = {tc.caption(orange, "en", seed) for seed in range(60)}
     assert not any(re.search(r"\ba (?=[aeiou])", t) for t in texts), texts
-    assert tw.caption(scene, "en", 5) == tw.caption(scene, "en", random.Random(5))
+    assert tc.caption(scene, "en", 5) == tc.caption(scene, "en", random.Random(5))
 
 
 def test_keywords_cover_caption_words():
-    zh = tw.keywords("zh")
-    for slot, values in tw.CAPTION_WORDS["zh"].items():
+    zh = tc.keywords("zh")
+    for slot, values in tc.CAPTION_WORDS["zh"].items():
         for value, words in values.items():
-            assert all(zh[w] == (tw._SLOT_ATTR[slot], value) for w in words)
-    en = tw.keywords("en")
+            assert all(zh[w] == (tc._SLOT_ATTR[slot], value) for w in words)
+    en = tc.keywords("en")
     assert en["big"] == ("size", "large") and en["centre"] == ("position", "center")
 
 
 def test_make_dataset_is_deterministic_mixed_language_and_fast():
-    a = tw.make_dataset(40, seed=3, lang=("en", "zh"), shapes=tw.ALL_SHAPES, styles=tw.STYLES)
-    b = tw.make_dataset(40, seed=3, lang=("en", "zh"), shapes=tw.ALL_SHAPES, styles=tw.STYLES)
+    a = tc.make_dataset(40, seed=3, lang=("en", "zh"), shapes=tw.ALL_SHAPES, styles=tw.STYLES)
+    b = tc.make_dataset(40, seed=3, lang=("en", "zh"), shapes=tw.ALL_SHAPES, styles=tw.STYLES)
     assert [r.caption for r in a] == [r.caption for r in b]
     assert all(x.image.tobytes() == y.image.tobytes() for x, y in zip(a, b, strict=True))
     assert any(re.search("[\u4e00-\u9fff]", r.caption) for r in a)
     assert any(r.caption.isascii() for r in a)
     image, text, scene = a[0]
     assert image.size == (64, 64) and isinstance(text, str) and isinstance(scene, tw.Scene)
-    assert tw.make_dataset(5, seed=4)[0].caption != a[0].caption
+    assert tc.make_dataset(5, seed=4)[0].caption != a[0].caption
     start = time.perf_counter()
-    tw.make_dataset(1000, seed=0)
+    tc.make_dataset(1000, seed=0)
     assert time.perf_counter() - start < 3.0  # measured ~0.15 s on one CPU core

@@ -10,8 +10,8 @@ import torch
 from diffusers import StableDiffusionPipeline
 from transformers import BertModel
 
-from recipes import judge, models, promptsets, toyworld, toyzh
-from recipes.generate import generate
+from recipes import captions, judge, models, promptsets, toyworld, toyzh
+from recipes.pipelines.generate import generate
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def test_one_token_per_chinese_character_and_no_unknowns_in_captions(tokenizer):
     for _ in range(200):
         scene = toyworld.sample_scene(rng)
         for lang in ("zh", "en"):
-            ids = tokenizer(toyworld.caption(scene, lang, rng)).input_ids
+            ids = tokenizer(captions.caption(scene, lang, rng)).input_ids
             assert tokenizer.unk_token_id not in ids
     assert tokenizer.model_max_length == 77
 
@@ -41,7 +41,7 @@ def test_augmentation_keeps_every_attribute_word():
     filler = [c for c in toyzh.common_chars(500) if c not in toyzh.attribute_chars()]
     for _ in range(100):
         scene = toyworld.sample_scene(rng)
-        text = toyzh.augment_zh(toyworld.caption(scene, "zh", rng), rng, filler)
+        text = toyzh.augment_zh(captions.caption(scene, "zh", rng), rng, filler)
         parsed = judge.parse_prompt(text)
         assert all(parsed.get(k) == getattr(scene, k) for k in toyworld.ATTRIBUTES), text
 

@@ -17,9 +17,10 @@ import time
 import torch
 from diffusers.models.attention_processor import AttnProcessor
 
-from recipes import bench, quiet
-from recipes.fast import cpu_compile_options, frozen
-from recipes.models import load_pipeline
+from recipes import bench
+from recipes.course import quiet
+from recipes.perf.fast import cpu_compile_options, frozen
+from recipes.pipelines.models import load_pipeline
 
 # name: (classic attention?, freezing?, torch.compile options); None = eager.
 # The last row is exactly what fast_preset ships (cpu_compile_options()).

@@ -12,8 +12,8 @@ import argparse
 import torch
 
 from recipes import bench
-from recipes.generate import generators
-from recipes.models import load_pipeline
+from recipes.pipelines.generate import generators
+from recipes.pipelines.models import load_pipeline
 
 PROMPTS = ["a large red circle on the left, white background"] * 4
 

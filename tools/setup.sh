@@ -38,6 +38,6 @@ else
 fi
 
 echo ">> installing the course (pinned by constraints.txt)"
-pip_install -c constraints.txt -e ".[dev,onnx]"
+pip_install -c constraints.txt -e ".[dev,onnx,controlnet,distributed,serving,monitor,hub,playground]"
 "$PY" -c "import recipes, torch; print('>> ready:', 'torch', torch.__version__, \
 '| cuda' if torch.cuda.is_available() else '| cpu')"

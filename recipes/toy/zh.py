@@ -19,7 +19,7 @@ same target: the student learns meaning, not word order. English captions are
 in the training mix, which keeps the encoder bilingual, and "" maps to the
 teacher's "" (classifier-free guidance encodes an empty negative prompt).
 
-``make toy-model-zh`` runs ``python -m recipes.toyzh`` (a few minutes on a
+``make toy-model-zh`` runs ``python -m recipes.toy.zh`` (a few minutes on a
 2-core CPU) and writes ``recipes/assets/toy-zh``: a complete diffusers folder
 whose unet/vae are links to the toy model's (same weights, stored once).
 """
@@ -40,8 +40,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import toymodel as tm
-from . import toyworld as tw
+from recipes.toy import captions as tc
+from recipes.toy import model as tm
+from recipes.toy import world as tw
 
 TOY_ZH_DIR = tm.ASSETS / "toy-zh"
 # Same width as the UNet's cross-attention (and the teacher), as a real swap would need.
@@ -67,17 +68,17 @@ class Sizes:
 
 
 def _zh_words() -> set[str]:
-    words = set(tw.keywords("zh"))
-    for template in tw.TEMPLATES["zh"]:
+    words = set(tc.keywords("zh"))
+    for template in tc.TEMPLATES["zh"]:
         words.add(template)
-    for table in tw.STYLE_TEMPLATES["zh"].values():
+    for table in tc.STYLE_TEMPLATES["zh"].values():
         words.update(table)
     return words
 
 
 def attribute_chars() -> set[str]:
     """Characters that occur in any Chinese attribute word (never used as filler noise)."""
-    return {c for w in tw.keywords("zh") for c in w if _is_cjk(c)}
+    return {c for w in tc.keywords("zh") for c in w if _is_cjk(c)}
 
 
 def _is_cjk(char: str) -> bool:
@@ -104,11 +105,11 @@ def english_words() -> set[str]:
     """Every English word the toy world's captions and parser use, lower-cased."""
     import re
 
-    text = " ".join(tw.TEMPLATES["en"])
-    for table in (*tw.CAPTION_WORDS["en"].values(), *tw._PARSE_EXTRA["en"].values()):
+    text = " ".join(tc.TEMPLATES["en"])
+    for table in (*tc.CAPTION_WORDS["en"].values(), *tc._PARSE_EXTRA["en"].values()):
         for words in table.values():
             text += " " + " ".join(words)
-    for table in tw.STYLE_TEMPLATES["en"].values():
+    for table in tc.STYLE_TEMPLATES["en"].values():
         text += " " + " ".join(table)
     return {w for w in re.findall(r"[a-z]+", text.lower())}
 
@@ -168,7 +169,7 @@ def encode(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
 @torch.no_grad()
 def teacher_targets(pipe, scenes: list[tw.Scene]) -> tuple[torch.Tensor, torch.Tensor]:
     """The teacher's 77 states for each scene's canonical English caption, and for ""."""
-    captions = [tw.caption(s, "en") for s in scenes]
+    captions = [tc.caption(s, "en") for s in scenes]
     states = torch.cat([encode(pipe.tokenizer, pipe.text_encoder, captions[i:i + 128])
                         for i in range(0, len(captions), 128)])
     return states.float().cpu(), encode(pipe.tokenizer, pipe.text_encoder, [""]).float().cpu()[0]
@@ -200,8 +201,8 @@ def training_prompt(scene: tw.Scene, rng: random.Random, filler: list[str],
     if u < p_empty:
         return ""
     if u < p_empty + p_english:
-        return tw.caption(scene, "en", rng)
-    return augment_zh(tw.caption(scene, "zh", rng), rng, filler)
+        return tc.caption(scene, "en", rng)
+    return augment_zh(tc.caption(scene, "zh", rng), rng, filler)
 
 
 def distill(pipe, tokenizer=None, student=None, sizes: Sizes | None = None,
@@ -211,7 +212,7 @@ def distill(pipe, tokenizer=None, student=None, sizes: Sizes | None = None,
     ``pipe`` is the English toy pipeline (its tokenizer and text encoder are the
     frozen teacher). Returns the student in eval mode and its loss per step.
     """
-    from .toytrain import _update, warmup_cosine
+    from recipes.toy.train import _update, warmup_cosine
 
     sizes = sizes or Sizes()
     tokenizer = tokenizer or build_tokenizer()
@@ -270,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     """Command line for ``make toy-model-zh``: distil, save, print timings as JSON."""
     from diffusers import StableDiffusionPipeline
 
-    from . import quiet
-    from .toytrain import _thin
+    from recipes.course import quiet
+    from recipes.toy.train import _thin
 
     quiet.install()
     parser = argparse.ArgumentParser(description="Align a Chinese text encoder to the toy SD")

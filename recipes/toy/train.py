@@ -3,7 +3,7 @@
 The VAE stage ends with a decoder-only fine-tune (encoder frozen), as SD's
 improved VAE was made; it sharpens small shapes without moving the latent space.
 
-``make toy-model`` runs ``python -m recipes.toytrain`` with the sizes that were
+``make toy-model`` runs ``python -m recipes.toy.train`` with the sizes that were
 shipped; notebook 11 walks through the same three loops at small sizes. The
 order follows SD: a frozen CLIP text tower conditions the UNet, which denoises
 in the latent space of a frozen VAE. Every stage shows a progress bar and
@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import toymodel as tm
-from . import toyworld as tw
+from recipes.toy import captions as tc
+from recipes.toy import model as tm
 
 
 @dataclass
@@ -57,7 +57,7 @@ def to_tensor(images) -> torch.Tensor:
 
 def make_pool(n: int, seed: int) -> tuple[torch.Tensor, list]:
     """Render ``n`` base-world images (uint8 tensor) and their scenes, deterministically."""
-    records = tw.make_dataset(n, seed=seed, size=tm.IMAGE_SIZE, lang="en")
+    records = tc.make_dataset(n, seed=seed, size=tm.IMAGE_SIZE, lang="en")
     arr = np.stack([np.asarray(r.image, dtype=np.uint8) for r in records])
     return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous(), [r.scene for r in records]
 
@@ -67,7 +67,7 @@ def _batch(pool: torch.Tensor, idx) -> torch.Tensor:
 
 
 def _captions(scenes, idx, rng: random.Random, p_empty: float = 0.0) -> list[str]:
-    return ["" if rng.random() < p_empty else tw.caption(scenes[i], "en", rng) for i in idx]
+    return ["" if rng.random() < p_empty else tc.caption(scenes[i], "en", rng) for i in idx]
 
 
 def warmup_cosine(opt, steps: int, warmup_frac: float = 0.05):
@@ -304,7 +304,7 @@ def train_all(out: Path, sizes: Sizes, accelerator=None) -> dict:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     pool, scenes = make_pool(sizes.n_images, sizes.seed)
-    corpus = [tw.caption(s, "en", i) for i, s in enumerate(scenes[:4000])]
+    corpus = [tc.caption(s, "en", i) for i, s in enumerate(scenes[:4000])]
     tokenizer = tm.build_tokenizer(corpus)
     timings["data_s"] = time.perf_counter() - t0
 

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import torch
 
-from . import quiet
+from recipes.course import quiet
 
 
 def cpu_bf16_is_fast() -> bool:

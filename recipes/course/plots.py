@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from .fonts import setup_cjk_fonts
+from recipes.course.fonts import setup_cjk_fonts
 
 
 def image_grid(images: Sequence, rows: int | None = None, titles: Sequence[str] | None = None,

@@ -12,7 +12,8 @@ import json
 import random
 from pathlib import Path
 
-from . import toyworld as tw
+from recipes.toy import captions as tc
+from recipes.toy import world as tw
 
 PHRASINGS = ("templates", "unseen_order", "unseen_words")
 
@@ -42,9 +43,9 @@ _UNSEEN_WORDS = {
 
 
 def _words(scene: tw.Scene, lang: str, rng: random.Random, unseen: bool) -> dict[str, str]:
-    cw = tw.CAPTION_WORDS[lang]
-    slots = {slot: rng.choice(cw[slot][getattr(scene, tw._SLOT_ATTR[slot])])
-             for slot in cw if slot in tw._SLOT_ATTR}
+    cw = tc.CAPTION_WORDS[lang]
+    slots = {slot: rng.choice(cw[slot][getattr(scene, tc._SLOT_ATTR[slot])])
+             for slot in cw if slot in tc._SLOT_ATTR}
     if lang == "zh":
         slots["bgc"] = tw.ZH["background"][scene.background][0]  # 白 / 黑
     if unseen:
@@ -84,7 +85,7 @@ def prompt_items(n: int, seed: int = 0, lang: str = "en", phrasing: str = "templ
     for i in range(n if fixed is None else len(fixed)):
         scene = tw.sample_scene(rng) if fixed is None else fixed[i]
         if phrasing == "templates":
-            prompt = tw.caption(scene, lang, rng)
+            prompt = tc.caption(scene, lang, rng)
         else:
             template = rng.choice(_UNSEEN_TEMPLATES[lang])
             prompt = template.format(**_words(scene, lang, rng, phrasing == "unseen_words"))

@@ -16,14 +16,14 @@ import time
 
 import torch
 
-from . import bench
+from recipes.perf import bench
 
 FLOOR_NOTE = ("floor = UNet FLOPs per step (torch.utils.flop_counter, CFG batch 2) / measured "
               "dense fp16 matmul rate; % of floor = floor time / measured time per step")
 
 
 def _call(pipe, prompts, steps, seed=0, **kw):
-    from .generate import generators
+    from recipes.pipelines.generate import generators
 
     return pipe(prompts, num_inference_steps=steps, guidance_scale=7.5,
                 generator=generators(range(seed, seed + len(prompts)), pipe.device), **kw).images
@@ -32,11 +32,11 @@ def _call(pipe, prompts, steps, seed=0, **kw):
 def bench_toy(model: str = "toy", device: str = "cpu", *, images: int = 4, steps: int = 25,
               repeats: int = 5, n_quality: int = 48, compile: bool | None = None) -> dict:
     """Default pipeline vs ``fast_preset`` on the toy model: time, peak memory, judge accuracy."""
-    from . import judge
-    from .fast import fast_preset
-    from .generate import generate
-    from .models import load_pipeline
-    from .promptsets import prompt_items
+    from recipes.perf.fast import fast_preset
+    from recipes.pipelines.generate import generate
+    from recipes.pipelines.models import load_pipeline
+    from recipes.toy import judge
+    from recipes.toy.promptsets import prompt_items
 
     base = load_pipeline(model, device=device, dtype=torch.float32)
     fast = fast_preset(load_pipeline(model, device=device, dtype=torch.float32), compile=compile)
@@ -109,8 +109,8 @@ def sd15_pipeline(device: str = "cuda", dtype: torch.dtype = torch.float16, tiny
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from . import quiet
-    from .toymodel import SCHEDULE, TOY_DIR
+    from recipes.course import quiet
+    from recipes.toy.model import SCHEDULE, TOY_DIR
 
     quiet.install()
     unet_cfg, vae_cfg, text_cfg = dict(SD15_UNET), dict(SD15_VAE), dict(SD15_TEXT)
@@ -179,7 +179,7 @@ def loop_its(pipe, steps: int, height: int, repeats: int = 5, device: str = "cud
 def bench_sd15(device: str = "cuda", *, steps: int = 50, height: int = 512, repeats: int = 5,
                tiny: bool = False, compile: bool | None = None) -> dict:
     """Plain fp16 diffusers vs ``fast_preset`` on SD-1.5 shapes, random weights (timing only)."""
-    from .fast import fast_preset
+    from recipes.perf.fast import fast_preset
 
     dtype = torch.float16 if torch.device(device).type == "cuda" else torch.float32
     rate = matmul_rate(device, dtype, n=1024 if tiny else 8192)

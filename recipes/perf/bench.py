@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"
+RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
 def sync(device: str | torch.device | None) -> None:
@@ -193,7 +193,8 @@ def time_alternating(fns: dict[str, Callable[[], object]], *, repeats: int = 5, 
 
 def machine() -> dict:
     """The machine a number was measured on (CPU/GPU name, threads, library versions)."""
-    from .env import device_info, version_of
+    from recipes.course.device import device_info
+    from recipes.course.env import version_of
 
     info = device_info("cuda" if torch.cuda.is_available() else "cpu")
     keep = ("device", "name", "cpu", "cpu_cores", "torch_threads", "gpu_memory_gb",

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .toymodel import TOY_CLIP_DIR
+from recipes.toy.model import TOY_CLIP_DIR
 
 FEATURES_NAME = "toy-CLIP image embeddings (128-d)"
 

@@ -1,7 +1,7 @@
 """The toy Stable Diffusion: the same diffusers/transformers classes as SD 1.5, tiny sizes.
 
 Everything here is architecture and file layout; training lives in
-``recipes.toytrain``. The shipped weights sit in ``recipes/assets/`` as
+``recipes.toy.train``. The shipped weights sit in ``recipes/assets/`` as
 standard ``save_pretrained`` folders, so ``StableDiffusionPipeline.from_pretrained``
 loads them with no custom code.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
 TOY_DIR = ASSETS / "toy"  # the diffusers pipeline folder
 TOY_CLIP_DIR = ASSETS / "toy-clip"  # the full CLIP model (text + vision towers)
 
@@ -147,7 +147,7 @@ def save_pipeline(path: str | Path, *, vae, text_encoder, tokenizer, unet, sched
 
     The safety checker is None: it is a classifier for real photographs that
     would only waste time (and misfire) on coloured shapes; diffusers logs a
-    warning about it, which the loader in ``recipes.models`` explains.
+    warning about it, which the loader in ``recipes.pipelines.models`` explains.
     """
     from diffusers import StableDiffusionPipeline
 

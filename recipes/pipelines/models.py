@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .toymodel import ASSETS
+from recipes.toy.model import ASSETS
 
 # Short names for the course's own models: the English toy SD and its Chinese-aligned
 # twin (chapter 04: same UNet and VAE, a distilled Chinese text encoder).
@@ -70,8 +70,8 @@ def load_pipeline(name_or_path: str | Path = "toy", *, device: str | None = None
     from diffusers import StableDiffusionPipeline
     from huggingface_hub.errors import HfHubHTTPError
 
-    from .env import pick_device, pick_dtype
-    from .quiet import loading_bars
+    from recipes.course.device import pick_device, pick_dtype
+    from recipes.course.quiet import loading_bars
 
     loading_bars(progress)
     source = resolve(name_or_path)

@@ -1,0 +1,49 @@
+"""``python -m recipes bench``: default pipeline vs ``fast_preset`` (time, memory, accuracy)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from recipes.course.cli_args import UsageError
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from recipes.perf import bench
+    from recipes.perf.benchmarks import bench_sd15, bench_toy
+
+    kind = args.device.split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda needs an NVIDIA GPU with a CUDA build of torch; "
+                         "this machine has none (use --device cpu)")
+    if kind == "cuda":
+        result = bench_sd15(args.device, steps=args.steps or 50, repeats=args.repeats,
+                            compile=args.compile)
+    elif kind == "cpu":
+        result = bench_toy(args.model, "cpu", steps=args.steps or 25, repeats=args.repeats,
+                           n_quality=args.quality_prompts, compile=args.compile)
+    else:
+        raise UsageError(f"unknown --device {args.device!r}: use cpu or cuda")
+    path = bench.save(f"bench_{kind}", result)
+    table = bench.write_summary()
+    print(f"saved {path} and {table}", file=sys.stderr)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def register(sub) -> None:
+    """Add the ``bench`` command."""
+    be = sub.add_parser("bench", help="default pipeline vs fast_preset (time, memory, accuracy)")
+    be.add_argument("--device", default="cpu", help="cpu: toy model; cuda: SD-1.5 shapes")
+    be.add_argument("--model", default="toy", help="pipeline for --device cpu")
+    be.add_argument("--steps", type=int, default=None, help="default 25 on cpu, 50 on cuda")
+    be.add_argument("--repeats", type=int, default=5)
+    be.add_argument("--quality-prompts", type=int, default=48,
+                    help="prompts judged for the accuracy check (cpu)")
+    be.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
+                    help="torch.compile in the fast preset (default: on; its first-call cost "
+                         "is reported separately)")
+    be.set_defaults(func=_cmd_bench)

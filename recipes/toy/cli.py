@@ -1,0 +1,69 @@
+"""``python -m recipes judge`` and ``prompts``: the toy world's judge and prompt sets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from recipes.course.cli_args import UsageError
+
+
+def _cmd_judge(args: argparse.Namespace) -> int:
+    from PIL import Image, UnidentifiedImageError
+
+    from recipes.toy.judge import judge
+    from recipes.toy.parse import parse_prompt
+
+    try:
+        with Image.open(args.image) as im:
+            verdict = judge(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise UsageError(f"cannot read image {args.image}: {exc}") from None
+    out: dict = {"attributes": verdict.attributes,
+                 "confidence": {k: round(v, 3) for k, v in verdict.confidence.items()}}
+    if args.prompt is not None:
+        expect = parse_prompt(args.prompt)
+        if not expect:
+            raise UsageError("the prompt names no attribute the judge knows "
+                             "(shape, colour, position, size, background)")
+        out["expect"] = expect
+        out["match"] = {k: verdict.attributes.get(k) == v for k, v in expect.items()}
+        out["all_correct"] = all(out["match"].values())
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+def _cmd_prompts(args: argparse.Namespace) -> int:
+    from recipes.toy.promptsets import prompt_items, write_jsonl
+
+    scenes = None
+    if args.same_scenes:
+        from recipes.evaluation.evaluate import read_prompts
+
+        scenes = [item["expect"] for item in read_prompts(args.same_scenes)]
+    items = prompt_items(args.n, args.seed, args.lang, args.phrasing, scenes=scenes)
+    if args.out:
+        print(write_jsonl(items, args.out))
+    else:
+        for item in items:
+            print(json.dumps(item, ensure_ascii=False))
+    return 0
+
+
+def register(sub) -> None:
+    """Add the ``judge`` and ``prompts`` commands."""
+    jud = sub.add_parser("judge", help="read shape/colour/position/size/background from an image")
+    jud.add_argument("image")
+    jud.add_argument("--prompt", default=None, help="also report which attributes match it")
+    jud.set_defaults(func=_cmd_judge)
+
+    pr = sub.add_parser("prompts", help="write an evaluation prompt set (JSONL) with known answers")
+    pr.add_argument("--n", type=int, default=300)
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--lang", choices=("en", "zh"), default="en")
+    pr.add_argument("--phrasing", choices=("templates", "unseen_order", "unseen_words"),
+                    default="templates")
+    pr.add_argument("--same-scenes", default=None, metavar="JSONL",
+                    help="describe the scenes of this prompt file instead of drawing new ones")
+    pr.add_argument("--out", default=None, help="file to write (default: stdout)")
+    pr.set_defaults(func=_cmd_prompts)
