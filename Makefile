@@ -53,8 +53,9 @@ test: $(STAMP)
 	@start=$$(date +%s); \
 	$(BIN)/ruff check recipes tests tools notebooks && \
 	$(TEST_ENV) RECIPES_PROFILE=quick RECIPES_DEVICE=cpu \
-		$(BIN)/pytest tests $(NB) $(NBVAL) --durations=15; \
-	rc=$$?; echo "make test: $$(( $$(date +%s) - start )) s"; exit $$rc
+		$(BIN)/pytest tests $(NB) $(NBVAL) --durations=15 --junitxml=.test-report.xml; \
+	rc=$$?; $(BIN)/python tools/test_times.py .test-report.xml; \
+	echo "make test: $$(( $$(date +%s) - start )) s"; exit $$rc
 
 test-gpu: $(STAMP)
 	@$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else \
