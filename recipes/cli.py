@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "recipes.toy.cli",         # judge, prompts
     "recipes.evaluation.cli",  # evaluate
     "recipes.perf.cli",        # bench
+    "recipes.serving.cli",     # serve
 )
 
 
