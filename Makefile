@@ -12,7 +12,7 @@ NB ?= notebooks
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-zh eval-toy eval-toy-zh bench
+.PHONY: setup lab test test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-zh eval-toy eval-toy-zh bench mirror mirror-env
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (creates .venv first if needed)"
@@ -24,6 +24,7 @@ help:
 	@echo "make toy-model-zh  align a Chinese text encoder to the toy SD (toy-zh, minutes on a CPU)"
 	@echo "make eval-toy-zh   judge accuracy of toy-zh on 300 Chinese prompts per phrasing"
 	@echo "make eval-toy   judge accuracy of the shipped toy model on 300 prompts per phrasing"
+	@echo "make mirror     serve the toy model through a local olah mirror (HF_ENDPOINT=http://127.0.0.1:8090)"
 	@echo "make bench      default pipeline vs fast_preset (DEVICE=cpu: toy model; DEVICE=cuda: SD-1.5 shapes)"
 
 setup: $(STAMP)
@@ -109,3 +110,12 @@ clean:
 DEVICE ?= cpu
 bench: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m recipes bench --device $(DEVICE)
+
+# olah (local Hub mirror, chapter 10) lives in its own venv: it cannot share .venv
+# (fastapi-utils pins psutil<6, IPython 9 needs psutil>=7). Idempotent.
+mirror-env: $(STAMP)
+	@$(BIN)/python -c "from recipes.hub.mirror import ensure_olah; print('>> olah:', ensure_olah())"
+
+PORT ?= 8090
+mirror: mirror-env
+	$(BIN)/python -m recipes mirror --port $(PORT)

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "recipes.evaluation.cli",  # evaluate
     "recipes.perf.cli",        # bench
     "recipes.serving.cli",     # serve
+    "recipes.hub.cli",         # mirror
 )
 
 
