@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -50,3 +51,34 @@ def disk_usage(root: str | Path) -> tuple[int, int]:
             else:
                 real += os.path.getsize(p)
     return real, real + through_links
+
+
+def blob_problems(repo_cache: str | Path) -> list[str]:
+    """Check every blob of one cached repo against its own name, offline; one line per bad blob.
+
+    In the hub cache a blob is named after its ETag: the SHA-256 of the content
+    for LFS/Xet files (64 hex digits) and the git blob SHA-1 for small files
+    (40 hex digits). So the cache can be checked without any server. Each
+    problem line names the files that use the blob and the call that repairs it.
+    """
+    repo_cache = Path(repo_cache)
+    users: dict[str, list[str]] = {}
+    for snap in sorted((repo_cache / "snapshots").glob("*")):
+        for link in snap.rglob("*"):
+            if link.is_symlink():
+                users.setdefault(Path(os.readlink(link)).name, []).append(
+                    f"{link.relative_to(snap)}@{snap.name[:8]}")
+    problems = []
+    for blob in sorted((repo_cache / "blobs").glob("*")):
+        if blob.name.endswith(".incomplete"):
+            continue
+        data = blob.read_bytes()
+        if len(blob.name) == 64:
+            actual = hashlib.sha256(data).hexdigest()
+        else:
+            actual = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 (git's id)
+        if actual != blob.name:
+            files = ", ".join(users.get(blob.name, ["(no snapshot uses it)"]))
+            problems.append(f"corrupt blob {blob.name[:12]}… ({len(data):,} B) used by {files}: "
+                            "re-download it with hf_hub_download(..., force_download=True)")
+    return problems

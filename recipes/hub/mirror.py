@@ -188,9 +188,10 @@ class OlahMirror:
         deadline = time.monotonic() + timeout
         probe = f"{self.url}/api/models/{self.probe_repo}/revision/main"
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            code = self.process.poll()
+            if code is not None:
                 self.stop()
-                raise MirrorError(f"olah exited with code {self.process.returncode}; "
+                raise MirrorError(f"olah exited with code {code} (is port {self.port} taken?); "
                                   f"log:\n{self.log_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(probe, timeout=2) as resp:  # noqa: S310 (loopback)
