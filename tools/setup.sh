@@ -39,5 +39,8 @@ fi
 
 echo ">> installing the course (pinned by constraints.txt)"
 pip_install -c constraints.txt -e ".[dev,onnx,controlnet,distributed,serving,monitor,hub,playground]"
+# olah (chapter 10's local Hub mirror) needs psutil<6, IPython needs >=7: its own venv.
+echo ">> installing olah into its own venv (recipes/hub/olah-requirements.txt)"
+"$PY" -c "from recipes.hub.mirror import ensure_olah; ensure_olah()"
 "$PY" -c "import recipes, torch; print('>> ready:', 'torch', torch.__version__, \
 '| cuda' if torch.cuda.is_available() else '| cpu')"
