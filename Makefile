@@ -12,7 +12,7 @@ NB ?= notebooks
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-zh eval-toy eval-toy-zh bench mirror mirror-env
+.PHONY: setup lab test test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-zh eval-toy eval-toy-zh bench mirror mirror-env serve
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (creates .venv first if needed)"
@@ -26,6 +26,7 @@ help:
 	@echo "make eval-toy   judge accuracy of the shipped toy model on 300 prompts per phrasing"
 	@echo "make mirror     serve the toy model through a local olah mirror (HF_ENDPOINT=http://127.0.0.1:8090)"
 	@echo "make bench      default pipeline vs fast_preset (DEVICE=cpu: toy model; DEVICE=cuda: SD-1.5 shapes)"
+	@echo "make serve      image server on 127.0.0.1:8008 (SERVE_MODEL=toy-zh; token in .venv/serve-token, made if missing)"
 
 setup: $(STAMP)
 
@@ -119,3 +120,11 @@ mirror-env: $(STAMP)
 PORT ?= 8090
 mirror: mirror-env
 	$(BIN)/python -m recipes mirror --port $(PORT)
+
+# Serving (chapter 08): a random token is written once to $(SERVE_TOKEN) (mode 600).
+SERVE_MODEL ?= toy-zh
+SERVE_PORT ?= 8008
+SERVE_TOKEN ?= $(VENV)/serve-token
+serve: $(STAMP)
+	@[ -s $(SERVE_TOKEN) ] || (umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(32))" > $(SERVE_TOKEN))
+	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes serve --model $(SERVE_MODEL) --port $(SERVE_PORT) --token-file $(SERVE_TOKEN)

@@ -28,8 +28,14 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for all sub-commands."""
-    parser = argparse.ArgumentParser(prog="python -m recipes",
-                                     description="diffusers-recipes-zh command line")
+    from recipes.course.cli_args import HelpFormatter
+
+    parser = argparse.ArgumentParser(
+        prog="python -m recipes", formatter_class=HelpFormatter,
+        description="diffusers-recipes-zh command line; `python -m recipes COMMAND --help` "
+                    "describes each command's options",
+        epilog="example:\n  python -m recipes generate --model toy "
+               "--prompt 'a large red circle on the left' --out red.png")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -102,7 +102,7 @@ def test_read_prompts_names_the_bad_line(tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["generate", "--prompt", " "], "Empty prompt"),
+    (["generate", "--prompt", " "], "empty prompt"),
     (["generate", "--prompt", "red circle", "--model", "nope!"], "Unknown model"),
     (["generate", "--prompt", "red circle", "--scheduler", "eulr"], "Unknown scheduler"),
     (["generate", "--prompt", "red circle", "--size", "60"], "multiple of 8"),

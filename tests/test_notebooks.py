@@ -47,7 +47,7 @@ def test_notebook_shape(path):
     code = [c for c in cells if c["cell_type"] == "code"]
     setup = _src(code[0])
     assert '"google.colab" in sys.modules' in setup, "setup cell must install only in Colab"
-    assert re.search(r'^MODEL = "toy"', setup, re.M), "setup cell must define MODEL"
+    assert re.search(r'^MODEL = "toy(-zh)?"', setup, re.M), "setup cell must define MODEL"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -7,6 +7,7 @@ last test checks that it is gone. No GPU needed: the toy model on the CPU.
 import asyncio
 
 import httpx
+import numpy as np
 import pytest
 
 from recipes.serving.client import ServerProcess, decode_image
@@ -116,3 +117,21 @@ def test_batching_graceful_shutdown_and_stop():
     assert returncode == 0 and s.proc.poll() is not None
     with pytest.raises(httpx.HTTPError):
         httpx.get(s.url + "/healthz", timeout=2)
+
+
+def test_predict_single_and_batched(toy_pipe):
+    """max_batch_size=1 hands predict one request; a batch with mixed settings is grouped."""
+    from recipes.serving.api import ImageAPI
+
+    api = ImageAPI("toy", max_batch_size=4)
+    api.pipe = toy_pipe
+    one = api.decode_request({"prompt": PROMPT, "steps": 2, "seed": 5})
+    image, seed, n = api.predict(one)
+    assert image.size == (64, 64) and seed == 5 and n == 1
+    mixed = [one, api.decode_request({"prompt": PROMPT, "steps": 3, "seed": 5}), one]
+    out = api.unbatch(api.predict(api.batch(mixed)))
+    assert [o[2] for o in out] == [3, 3, 3]
+    # same seed → same noise; batched matmuls round differently, so allow a few grey levels
+    a, b = np.asarray(out[0][0], dtype=int), np.asarray(image, dtype=int)
+    assert np.array_equal(a, np.asarray(out[2][0], dtype=int)) and np.abs(a - b).max() <= 8
+    assert api.encode_response(out[1])["seed"] == 5

@@ -17,5 +17,10 @@ def _cmd_env(_args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add the ``env`` command."""
-    sub.add_parser("env", help="environment report and setup checklist").set_defaults(
-        func=_cmd_env)
+    from recipes.course.cli_args import HelpFormatter
+
+    sub.add_parser(
+        "env", help="environment report and setup checklist", formatter_class=HelpFormatter,
+        description="Print versions, device, dtypes, Hugging Face settings and a checklist "
+                    "where every failed item says how to fix it (exit 1 if any fails).",
+        epilog="example:\n  python -m recipes env").set_defaults(func=_cmd_env)

@@ -41,7 +41,11 @@ def _cmd_mirror(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add the ``mirror`` command."""
-    p = sub.add_parser("mirror", help="serve a model through a local olah mirror on 127.0.0.1")
+    p = sub.add_parser(
+        "mirror", help="serve a model through a local olah mirror on 127.0.0.1",
+        description="Build a git repo of the model and serve it with olah (offline mode) on "
+                    "127.0.0.1; point HF_ENDPOINT at it. Example: python -m recipes mirror "
+                    "--model toy --port 8090")
     p.add_argument("--model", default="toy",
                    help="model folder to serve: 'toy', 'toy-zh' or a path (default: toy; "
                         "e.g. --model toy-zh)")

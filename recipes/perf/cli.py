@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from recipes.course.cli_args import UsageError
+from recipes.course.cli_args import HelpFormatter, UsageError
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -36,11 +36,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add the ``bench`` command."""
-    be = sub.add_parser("bench", help="default pipeline vs fast_preset (time, memory, accuracy)")
+    be = sub.add_parser(
+        "bench", help="default pipeline vs fast_preset (time, memory, accuracy)",
+        formatter_class=HelpFormatter,
+        description="Alternate the default pipeline and recipes.perf.fast.fast_preset; report "
+                    "median times, peak memory and judge accuracy; save to results/.",
+        epilog="examples:\n  python -m recipes bench --device cpu\n"
+               "  python -m recipes bench --device cuda --steps 50")
     be.add_argument("--device", default="cpu", help="cpu: toy model; cuda: SD-1.5 shapes")
     be.add_argument("--model", default="toy", help="pipeline for --device cpu")
     be.add_argument("--steps", type=int, default=None, help="default 25 on cpu, 50 on cuda")
-    be.add_argument("--repeats", type=int, default=5)
+    be.add_argument("--repeats", type=int, default=5, help="timed rounds (median reported)")
     be.add_argument("--quality-prompts", type=int, default=48,
                     help="prompts judged for the accuracy check (cpu)")
     be.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,

@@ -6,26 +6,50 @@ import argparse
 import json
 from pathlib import Path
 
-from recipes.course.cli_args import add_model_args, load_pipeline_from_args
+from recipes.course.cli_args import (
+    HelpFormatter,
+    add_model_args,
+    check_request,
+    load_pipeline_from_args,
+)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from recipes.pipelines.generate import check_prompt, check_size, generate
+    import os
+    import tempfile
 
-    check_prompt(args.prompt)
-    check_size(args.size, args.size)
+    from recipes.course.cli_args import UsageError
+    from recipes.pipelines.generate import generate
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise UsageError(f"--out {args.out!r}: use a .png, .jpg or .webp file name")
+    check_request(args, [args.prompt], size=args.size, negative_prompt=args.negative_prompt)
     pipe = load_pipeline_from_args(args)
     image = generate(pipe, [args.prompt], args.seed, steps=args.steps, guidance=args.guidance,
                      negative_prompt=args.negative_prompt, height=args.size, width=args.size)[0]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    image.save(args.out)
-    print(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Write next to the target, then rename: an interrupted run never leaves half a file.
+    fd, tmp = tempfile.mkstemp(suffix=out.suffix, dir=out.parent, prefix=f".{out.name}.")
+    os.close(fd)
+    try:
+        image.save(tmp)  # format from the suffix
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    print(out)
     return 0
 
 
 def _cmd_speed(args: argparse.Namespace) -> int:
+    from recipes.course.cli_args import UsageError
     from recipes.pipelines.generate import time_generation
 
+    for name, value, low in (("--images", args.images, 1), ("--repeats", args.repeats, 1)):
+        if not low <= value <= 64:
+            raise UsageError(f"{name} must be from {low} to 64, got {value}")
+    check_request(args, ["a large red circle on the left, white background"])
     pipe = load_pipeline_from_args(args)
     result = time_generation(pipe, args.images, args.steps, args.repeats, args.guidance)
     result.update(model=args.model, scheduler=type(pipe.scheduler).__name__)
@@ -35,16 +59,32 @@ def _cmd_speed(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add the ``generate`` and ``speed`` commands."""
-    gen = sub.add_parser("generate", help="generate one image")
-    gen.add_argument("--prompt", required=True)
-    gen.add_argument("--negative-prompt", default=None)
-    gen.add_argument("--size", type=int, default=64, help="height = width in pixels")
-    gen.add_argument("--out", default="out.png")
+    gen = sub.add_parser(
+        "generate", help="generate one image", formatter_class=HelpFormatter,
+        description="Generate one image from a prompt (English; Chinese with --model toy-zh). "
+                    "Every input is checked before the model loads; a bad one prints one "
+                    "'error:' line and exits 2 without writing --out.",
+        epilog="examples:\n"
+               "  python -m recipes generate --prompt 'a large red circle on the left' "
+               "--out red.png\n"
+               "  python -m recipes generate --model toy-zh --prompt '黑色背景上一个蓝色三角形' "
+               "--steps 20 --out blue.png")
+    gen.add_argument("--prompt", required=True, help="what to draw (required)")
+    gen.add_argument("--negative-prompt", default=None,
+                     help="what to steer away from, e.g. 'blurry' (default: none)")
+    gen.add_argument("--size", type=int, default=64,
+                     help="height = width in pixels, a multiple of 8 (the toy model is trained "
+                          "at 64)")
+    gen.add_argument("--out", default="out.png", help="image file to write (.png/.jpg/.webp)")
     add_model_args(gen)
     gen.set_defaults(func=_cmd_generate)
 
-    sp = sub.add_parser("speed", help="median time of one call making N images")
-    sp.add_argument("--images", type=int, default=4)
-    sp.add_argument("--repeats", type=int, default=5)
+    sp = sub.add_parser(
+        "speed", help="median time of one call making N images", formatter_class=HelpFormatter,
+        description="Time one pipeline call that makes --images images (after a warm-up); "
+                    "prints JSON with the median, min and max seconds.",
+        epilog="example:\n  python -m recipes speed --model toy --images 4 --steps 25")
+    sp.add_argument("--images", type=int, default=4, help="images per call, 1 to 64")
+    sp.add_argument("--repeats", type=int, default=5, help="timed calls (median), 1 to 64")
     add_model_args(sp)
     sp.set_defaults(func=_cmd_speed)

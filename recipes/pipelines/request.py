@@ -62,6 +62,26 @@ class GenerationRequest:
     loras: dict[str, float] = field(default_factory=dict)
 
 
+def token_count(tokenizer, text: str) -> int:
+    """Tokens ``text`` costs, with BOS/EOS; no "sequence longer than maximum" warning."""
+    return len(tokenizer(text, verbose=False).input_ids)
+
+
+def model_tokenizer(model: str):
+    """The tokenizer of a local model folder or short name (``None`` for a Hub id: the
+    budget is then checked after loading). Cheap: no weights are read."""
+    from pathlib import Path
+
+    from recipes.pipelines.models import resolve
+
+    folder = Path(resolve(model)) / "tokenizer"
+    if not folder.is_dir():
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder)
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -74,7 +94,7 @@ def problems(req: GenerationRequest, *, tokenizer=None, content_filter=None) -> 
                            "'a large red circle on the left'",
                            "提示词为空：请描述画面，例如“左边一个大的红色圆形”"))
     elif tokenizer is not None:
-        n = len(tokenizer(req.prompt.strip()).input_ids)
+        n = token_count(tokenizer, req.prompt.strip())
         limit = tokenizer.model_max_length
         if n > limit:
             out.append(Problem("prompt", f"prompt is {n} tokens but the text encoder reads at "
@@ -84,6 +104,13 @@ def problems(req: GenerationRequest, *, tokenizer=None, content_filter=None) -> 
     if req.negative_prompt is not None and not isinstance(req.negative_prompt, str):
         out.append(Problem("negative_prompt", "negative prompt must be text",
                            "负面提示词必须是文本"))
+    elif req.negative_prompt and tokenizer is not None:
+        n = token_count(tokenizer, req.negative_prompt.strip())
+        if n > tokenizer.model_max_length:
+            out.append(Problem("negative_prompt", f"negative prompt is {n} tokens, at most "
+                               f"{tokenizer.model_max_length} are read: shorten it",
+                               f"负面提示词有 {n} 个 token，最多读 "
+                               f"{tokenizer.model_max_length} 个：请缩短"))
     if not _is_int(req.steps) or not 1 <= req.steps <= MAX_STEPS:
         out.append(Problem("steps", f"steps must be an integer from 1 to {MAX_STEPS}, "
                            f"got {req.steps!r}",

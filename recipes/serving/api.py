@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 from itertools import groupby
 
 import litserve as ls
@@ -34,8 +35,11 @@ class ImageAPI(ls.LitAPI):
 
     def __init__(self, model: str = "toy", *, max_batch_size: int = 4,
                  batch_timeout: float = 0.05, api_path: str = "/v1/images") -> None:
-        super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout,
-                         api_path=api_path)
+        with warnings.catch_warnings():
+            # batch/unbatch are simply unused when batching is off (max_batch_size=1)
+            warnings.filterwarnings("ignore", "The LitServer has both batch and unbatch")
+            super().__init__(max_batch_size=max_batch_size, batch_timeout=batch_timeout,
+                             api_path=api_path)
         self.model = model
 
     def setup(self, device: str) -> None:
@@ -54,10 +58,16 @@ class ImageAPI(ls.LitAPI):
         """Keep the requests as a list: ``predict`` groups them by shared settings."""
         return list(inputs)
 
-    def predict(self, batch: list[GenerationRequest]) -> list[tuple]:
-        """Run the pipeline once per group of equal settings; one (image, seed, n) per request."""
+    def predict(self, batch: list[GenerationRequest] | GenerationRequest) -> list[tuple] | tuple:
+        """Run the pipeline once per group of equal settings; one (image, seed, n) per request.
+
+        With ``max_batch_size=1`` LitServe calls this with one request (no ``batch``
+        or ``unbatch``), and one result is returned.
+        """
         from recipes.pipelines.generate import generators
 
+        if isinstance(batch, GenerationRequest):
+            return self.predict([batch])[0]
         out: list[tuple | None] = [None] * len(batch)
 
         def key(i: int) -> tuple:

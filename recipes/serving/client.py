@@ -58,8 +58,8 @@ class ServerProcess:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    def start(self) -> ServerProcess:
-        """Start the server and block until ``/healthz`` answers 200 (or raise with its log)."""
+    def start(self, wait: bool = True) -> ServerProcess:
+        """Start the server; with ``wait`` block until ``/healthz`` answers (see ``wait_ready``)."""
         cmd = [sys.executable, "-m", "recipes", "serve", "--model", self.model,
                "--port", str(self.port), "--token-file", str(self.token_file)]
         for key, value in self.options.items():
@@ -69,6 +69,10 @@ class ServerProcess:
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         atexit.register(self.stop)
+        return self.wait_ready() if wait else self
+
+    def wait_ready(self) -> ServerProcess:
+        """Block until ``/healthz`` answers 200; stop the server and raise with its log if not."""
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from recipes.course.cli_args import UsageError
+from recipes.course.cli_args import HelpFormatter, UsageError
 
 
 def _cmd_judge(args: argparse.Namespace) -> int:
@@ -52,17 +52,28 @@ def _cmd_prompts(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add the ``judge`` and ``prompts`` commands."""
-    jud = sub.add_parser("judge", help="read shape/colour/position/size/background from an image")
-    jud.add_argument("image")
+    jud = sub.add_parser(
+        "judge", help="read shape/colour/position/size/background from an image",
+        formatter_class=HelpFormatter,
+        description="Read a toy-world image's attributes from its pixels (no model needed); "
+                    "with --prompt, also say which of the prompt's attributes match.",
+        epilog="example:\n  python -m recipes judge red.png --prompt 'a large red circle'")
+    jud.add_argument("image", help="image file (PNG/JPEG) to read")
     jud.add_argument("--prompt", default=None, help="also report which attributes match it")
     jud.set_defaults(func=_cmd_judge)
 
-    pr = sub.add_parser("prompts", help="write an evaluation prompt set (JSONL) with known answers")
-    pr.add_argument("--n", type=int, default=300)
-    pr.add_argument("--seed", type=int, default=0)
-    pr.add_argument("--lang", choices=("en", "zh"), default="en")
+    pr = sub.add_parser(
+        "prompts", help="write an evaluation prompt set (JSONL) with known answers",
+        formatter_class=HelpFormatter,
+        description="Draw random toy-world scenes and describe each one; every line carries "
+                    "the attributes the judge should find (for `evaluate`).",
+        epilog="example:\n  python -m recipes prompts --lang zh --n 100 --out zh.jsonl")
+    pr.add_argument("--n", type=int, default=300, help="number of prompts")
+    pr.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same set")
+    pr.add_argument("--lang", choices=("en", "zh"), default="en", help="prompt language")
     pr.add_argument("--phrasing", choices=("templates", "unseen_order", "unseen_words"),
-                    default="templates")
+                    default="templates",
+                    help="training templates, or word orders / synonyms training never saw")
     pr.add_argument("--same-scenes", default=None, metavar="JSONL",
                     help="describe the scenes of this prompt file instead of drawing new ones")
     pr.add_argument("--out", default=None, help="file to write (default: stdout)")
