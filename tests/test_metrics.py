@@ -31,3 +31,18 @@ def test_clip_score_prefers_the_right_caption(renders):
     right = [captions.caption(s, "en") for s in scenes]
     wrong = [captions.caption(scenes[(i + 7) % 32], "en") for i in range(32)]
     assert metrics.clip_score(renders[:32], right) > metrics.clip_score(renders[:32], wrong) + 5
+
+
+def test_wilson_interval_known_values():
+    from recipes.evaluation.metrics import wilson_interval
+
+    lo, hi = wilson_interval(6, 6)
+    assert abs(lo - 0.6097) < 1e-3 and abs(hi - 1.0) < 1e-9
+    lo, hi = wilson_interval(50, 100)
+    assert abs(lo - 0.4038) < 1e-3 and abs(hi - 0.5962) < 1e-3
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and abs(hi - 0.2775) < 1e-3
+    import pytest
+
+    with pytest.raises(ValueError):
+        wilson_interval(3, 2)
