@@ -4,7 +4,7 @@ Usage: python tools/execute_notebooks.py [notebooks/ | path.ipynb ...]
 
 Each notebook runs top to bottom with its folder as working directory (the
 Makefile sets the quick profile, CPU and offline mode). Afterwards execution
-timestamps, widget state and kernel noise are removed; outputs stay, because
+timestamps, widget outputs (their state is not saved) and kernel noise are removed; outputs stay, because
 the committed notebook is what a learner sees before running anything.
 """
 
@@ -34,12 +34,12 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         count += 1
         cell.execution_count = count
+        # Widget state is not saved, and a widget's text fallback is its state at
+        # creation (a progress bar frozen at 0/66), so widget outputs are dropped.
+        cell.outputs = [out for out in cell.outputs
+                        if WIDGET_MIME not in (out.get("data") or {})]
         for out in cell.outputs:
             out.pop("transient", None)
-            data = out.get("data")
-            if data and WIDGET_MIME in data:
-                # Widget state is not saved, so keep only the text fallback.
-                data.pop(WIDGET_MIME)
             if "execution_count" in out:
                 out["execution_count"] = count
     return nb
