@@ -19,7 +19,7 @@ COMMAND_MODULES = (
     "recipes.course.cli",      # env
     "recipes.pipelines.cli",   # generate, speed
     "recipes.toy.cli",         # judge, prompts
-    "recipes.evaluation.cli",  # evaluate
+    "recipes.evaluation.cli",  # evaluate, monitor
     "recipes.perf.cli",        # bench
     "recipes.serving.cli",     # serve
     "recipes.hub.cli",         # mirror

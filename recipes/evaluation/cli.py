@@ -1,4 +1,5 @@
-"""``python -m recipes evaluate``: judge accuracy (and FID) over a JSONL prompt file."""
+"""``python -m recipes evaluate``: judge accuracy (and FID) over a JSONL prompt file;
+``monitor``: peak memory/CPU/GPU of any command."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    """Add the ``evaluate`` command."""
+    """Add the ``evaluate`` and ``monitor`` commands."""
     ev = sub.add_parser(
         "evaluate", help="judge accuracy over a JSONL prompt file", formatter_class=HelpFormatter,
         description="Generate one image per prompt and let the judge check the attributes each "
@@ -45,3 +46,46 @@ def register(sub) -> None:
                     help="also report FID against renders of the true scenes (toy-CLIP features)")
     add_model_args(ev)
     ev.set_defaults(func=_cmd_evaluate)
+    _register_monitor(sub)
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from recipes.course.cli_args import UsageError
+    from recipes.evaluation.monitor import run_command
+
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        raise UsageError("no command to monitor: put it after --, "
+                         "e.g. python -m recipes monitor -- python -c 'print(1)'")
+    if not 0.001 <= args.interval <= 10:
+        raise UsageError(f"--interval must be from 0.001 to 10 seconds, got {args.interval}")
+    code, peaks, mon = run_command(cmd, interval=args.interval)
+    if args.csv:
+        mon.to_csv(args.csv)
+    if args.json:
+        mon.to_json(args.json)
+    print(json.dumps(peaks, ensure_ascii=False))
+    return code
+
+
+def _register_monitor(sub) -> None:
+    mo = sub.add_parser(
+        "monitor", help="run a command and report its peak memory, CPU and GPU use",
+        formatter_class=HelpFormatter,
+        description="Run CMD, sample its process tree (RSS, CPU %%; GPU memory and utilisation "
+                    "via NVML when a GPU is there) and print the peaks as JSON on the last line: "
+                    "peak_rss_mb, cpu_percent_mean, seconds, gpu_peak_mb (null without a GPU). "
+                    "Exits with CMD's exit code.",
+        epilog="examples:\n  python -m recipes monitor -- python -m recipes generate "
+               "--prompt 'a red circle' --out red.png\n"
+               "  python -m recipes monitor --interval 0.01 --csv run.csv -- python train.py")
+    mo.add_argument("--interval", type=float, default=0.05,
+                    help="seconds between samples, 0.001-10 (shorter catches briefer spikes)")
+    mo.add_argument("--csv", default=None,
+                    help="also write every sample to this CSV file, e.g. run.csv (default: none)")
+    mo.add_argument("--json", default=None,
+                    help="also write peaks + samples to this JSON file, e.g. run.json "
+                         "(default: none)")
+    mo.add_argument("cmd", nargs=argparse.REMAINDER,
+                    help="the command to run, after --, e.g. -- python my_script.py")
+    mo.set_defaults(func=_cmd_monitor)
