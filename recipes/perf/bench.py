@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -48,30 +47,6 @@ class Memory:
     peak_mb: float = 0.0
     method: str = ""
     samples: int = 0
-
-
-class _RssSampler(threading.Thread):
-    def __init__(self, interval: float = 0.002) -> None:
-        import psutil
-
-        super().__init__(daemon=True)
-        self.proc = psutil.Process()
-        self.interval = interval
-        self.base = self.proc.memory_info().rss
-        self.peak = self.base
-        self.samples = 0
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            self.samples += 1
-            self._halt.wait(self.interval)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
 def release_free_memory() -> bool:
@@ -121,15 +96,17 @@ def peak_memory(device: str | torch.device | None = None):
             mem.method = ("torch.cuda.max_memory_allocated (includes "
                           f"{base / 2**20:.0f} MB already allocated at start)")
         return
+    from recipes.evaluation.monitor import Monitor  # the course's one RSS sampler
+
     release_free_memory()
-    sampler = _RssSampler()
-    sampler.start()
+    monitor = Monitor(interval=0.002, children=False, gpu=False).start()
     try:
         yield mem
     finally:
-        sampler.stop()
-        mem.peak_mb = round((sampler.peak - sampler.base) / 2**20, 1)
-        mem.samples = sampler.samples
+        monitor.stop()
+        rss = [x.rss_mb for x in monitor.samples]
+        mem.peak_mb = round(max(rss) - rss[0], 1)
+        mem.samples = len(rss)
         mem.method = ("process RSS (psutil, sampled every 2 ms), peak above the start, after "
                       "returning freed heap memory to the OS (glibc malloc_trim)")
 
