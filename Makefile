@@ -12,20 +12,24 @@ NB ?= notebooks
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-zh eval-toy eval-toy-zh bench mirror mirror-env serve
+.PHONY: setup lab test times test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-zh toy-controlnet eval-toy eval-toy-zh bench mirror mirror-env serve playground test-browser
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (creates .venv first if needed)"
 	@echo "make test       unit tests + every notebook with nbval, CPU quick profile, offline"
 	@echo "make test-gpu   the same notebooks in the full profile on a CUDA GPU"
+	@echo "make times      after make test: write the measured notebook times into README's table"
 	@echo "make execute    re-run notebooks and save their outputs (NB=notebooks/00_environment.ipynb)"
 	@echo "make lint       ruff over recipes/, tests/, tools/ and notebooks"
 	@echo "make toy-model  train the toy Stable Diffusion + toy CLIP from scratch (~1 h on 2 CPU cores)"
+	@echo "make toy-controlnet  train the toy Canny ControlNet (recipes/assets/toy-canny)"
 	@echo "make toy-model-zh  align a Chinese text encoder to the toy SD (toy-zh, minutes on a CPU)"
 	@echo "make eval-toy-zh   judge accuracy of toy-zh on 300 Chinese prompts per phrasing"
 	@echo "make eval-toy   judge accuracy of the shipped toy model on 300 prompts per phrasing"
 	@echo "make mirror     serve the toy model through a local olah mirror (HF_ENDPOINT=http://127.0.0.1:8090)"
 	@echo "make bench      default pipeline vs fast_preset (DEVICE=cpu: toy model; DEVICE=cuda: SD-1.5 shapes)"
+	@echo "make playground  the playground page (Voilà) on 127.0.0.1:8866; prints the URL"
+	@echo "make test-browser  the playground in headless Chromium (Debian package, installed if missing)"
 	@echo "make serve      image server on 127.0.0.1:8008 (SERVE_MODEL=toy-zh; token in .venv/serve-token, made if missing)"
 
 setup: $(STAMP)
@@ -59,6 +63,10 @@ test: $(STAMP)
 	rc=$$?; $(BIN)/python tools/test_times.py .test-report.xml; \
 	echo "make test: $$(( $$(date +%s) - start )) s"; exit $$rc
 
+# After `make test`: write each notebook's measured time into README's table.
+times:
+	$(BIN)/python tools/test_times.py .test-report.xml --readme README.md
+
 test-gpu: $(STAMP)
 	@$(BIN)/python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else \
 	'make test-gpu needs a CUDA GPU visible to torch; on a CPU machine run make test')"
@@ -71,6 +79,10 @@ execute: $(STAMP)
 toy-model: $(STAMP)
 	$(BIN)/python -m recipes.toy.train --out recipes/assets
 	$(MAKE) eval-toy
+
+# Chapter 05: the toy Canny ControlNet (base model frozen; ~10 min on 2 quiet CPU cores).
+toy-controlnet: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.controlnet.train --condition canny --out recipes/assets/toy-canny
 
 toy-model-zh: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toy.zh --out recipes/assets/toy-zh
@@ -128,3 +140,12 @@ SERVE_TOKEN ?= $(VENV)/serve-token
 serve: $(STAMP)
 	@[ -s $(SERVE_TOKEN) ] || (umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(32))" > $(SERVE_TOKEN))
 	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes serve --model $(SERVE_MODEL) --port $(SERVE_PORT) --token-file $(SERVE_TOKEN)
+
+# Chapter 12: the playground page served by Voilà on 127.0.0.1 (never opens a browser, fine as root).
+PLAYGROUND_PORT ?= 8866
+playground: $(STAMP)
+	HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(BIN)/python -m recipes.playground.serve --port $(PLAYGROUND_PORT)
+
+# Real-browser test of the playground: Debian chromium (apt-get once if missing) driven by Playwright.
+test-browser: $(STAMP)
+	VENV=$(VENV) bash tools/test_browser.sh

@@ -1,8 +1,10 @@
 """Per-notebook and unit-test times from a pytest JUnit report (``make test`` writes one).
 
-Usage: ``python tools/test_times.py [.test-report.xml]``. Prints a Markdown table:
-one row per notebook (sum of its cells' times under nbval), one row for all unit
-tests, and the total. This is how README's "用时" column is measured.
+Usage: ``python tools/test_times.py [.test-report.xml] [--readme README.md]``.
+Prints a Markdown table: one row per notebook (sum of its cells' times under
+nbval), one row for all unit tests, and the total. With ``--readme`` it also
+writes each notebook's time into the "CPU 用时" column of README's notebook
+table (adding the column if it is missing): that column is measured, not typed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,59 @@ def times(report: str | Path) -> dict[str, float]:
     return dict(out)
 
 
+TIME_HEADER = "CPU 用时 / time"
+
+
+def mmss(seconds: float) -> str:
+    """Seconds as m:ss."""
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def update_readme(readme: Path, t: dict[str, float]) -> int:
+    """Write notebook times into README's notebook table; returns how many rows got one.
+
+    The table is the one whose header starts with ``| # |``; a row belongs to a
+    notebook when it links ``notebooks/<name>.ipynb``. The time column goes just
+    before the last ("launch") column; rows of notebooks not in the report keep
+    their old value (or "—").
+    """
+    lines = readme.read_text(encoding="utf-8").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("| # |")), None)
+    if start is None:
+        raise SystemExit(f"error: no notebook table (header '| # |') in {readme}")
+    header = [c.strip() for c in lines[start].strip().strip("|").split("|")]
+    has = TIME_HEADER in header
+    col = header.index(TIME_HEADER) if has else len(header) - 1
+    done = 0
+    i = start
+    while i < len(lines) and lines[i].startswith("|"):
+        cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+        if i == start:
+            value = TIME_HEADER
+        elif i == start + 1:
+            value = "---:"
+        else:
+            name = next((c.split("notebooks/")[1].split(")")[0] for c in cells
+                         if "notebooks/" in c and ".ipynb" in c), None)
+            old = cells[col] if has else "—"
+            value = mmss(t[name]) if name in t else old
+            done += name in t
+        if has:
+            cells[col] = value
+        else:
+            cells.insert(col, value)
+        lines[i] = "| " + " | ".join(cells) + " |"
+        i += 1
+    readme.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return done
+
+
 def main(argv: list[str]) -> int:
+    readme = None
+    if "--readme" in argv:
+        k = argv.index("--readme")
+        readme = Path(argv[k + 1])
+        argv = argv[:k] + argv[k + 2:]
     report = Path(argv[0] if argv else ".test-report.xml")
     if not report.is_file():
         print(f"error: no report at {report}; run `make test` first", file=sys.stderr)
@@ -35,9 +89,11 @@ def main(argv: list[str]) -> int:
     t = times(report)
     print("| part | seconds | min:s |\n|---|---:|---:|")
     for key in sorted(t, key=lambda k: (k == "unit tests", k)):
-        print(f"| {key} | {t[key]:.0f} | {int(t[key] // 60)}:{int(t[key] % 60):02d} |")
+        print(f"| {key} | {t[key]:.0f} | {mmss(t[key])} |")
     total = sum(t.values())
-    print(f"| **total (tests only)** | {total:.0f} | {int(total // 60)}:{int(total % 60):02d} |")
+    print(f"| **total (tests only)** | {total:.0f} | {mmss(total)} |")
+    if readme is not None:
+        print(f"{update_readme(readme, t)} notebook rows of {readme} got their time")
     return 0
 
 
