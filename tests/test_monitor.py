@@ -89,3 +89,38 @@ def test_cli_bad_input_is_one_error_line(capfd, args):
     code, _, err = _cli(capfd, *args)
     assert code == 2
     assert err.strip().startswith("error:") and len(err.strip().splitlines()) == 1, err
+
+
+class _FakeNvml:
+    """Stands in for pynvml: one device, two processes, fixed figures (no GPU needed)."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self, pids):
+        self.pids = pids
+
+    def nvmlDeviceGetUtilizationRates(self, h):
+        return type("U", (), {"gpu": 37})()
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h):
+        mk = type("P", (), {})
+        procs = []
+        for pid, mb in self.pids:
+            p = mk()
+            p.pid, p.usedGpuMemory = pid, mb * monitor.MB
+            procs.append(p)
+        return procs
+
+    def nvmlDeviceGetMemoryInfo(self, h):
+        return type("M", (), {"used": 5000 * monitor.MB})()
+
+
+def test_gpu_reading_counts_the_tree_and_falls_back_to_the_device():
+    gpu = monitor._Gpu.__new__(monitor._Gpu)
+    gpu.handles = ["dev0"]
+    gpu.nvml = _FakeNvml([(10, 700), (11, 300), (99, 4000)])
+    mb, util, method = gpu.read({10, 11})
+    assert (mb, util) == (1000, 37) and "monitored processes" in method
+    mb, _, method = gpu.read({12})  # NVML sees other PIDs only (containers): whole device
+    assert mb == 5000 and "whole device" in method
