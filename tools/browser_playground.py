@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from recipes.playground.serve import url, voila_command  # noqa: E402
 
 PROMPT = "左边一个大的红色圆形，白色背景"
+STEPS = 10
 RED_RGB = "rgb(198, 40, 40)"  # recipes.playground.app.RED
 
 
@@ -36,19 +36,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(address: str, proc: subprocess.Popen, timeout: float) -> None:
-    """Wait until ``address`` answers HTTP 200, or fail if the server exits or time runs out."""
+def wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
+    """Wait until 127.0.0.1:``port`` accepts connections (a TCP connect: an HTTP GET of the
+    page would start a kernel), or fail if the server exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"voila exited with code {proc.returncode} before serving")
-        try:
-            with urllib.request.urlopen(address, timeout=5) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"voila did not answer on {address} within {timeout:.0f} s")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"voila did not listen on port {port} within {timeout:.0f} s")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -70,6 +69,13 @@ def run_checks(page, out: Path, timeout_ms: int) -> list[tuple[str, bool, str]]:
     results = []
     page.wait_for_selector(".pg-prompt textarea", timeout=timeout_ms)  # kernel + widgets ready
     page.fill(".pg-prompt textarea", PROMPT)
+    # fewer steps, typed into the slider's editable readout as a person would
+    page.click(".pg-steps .widget-readout")
+    page.keyboard.press("Control+A")
+    page.keyboard.type(str(STEPS))
+    page.keyboard.press("Enter")
+    readout = page.inner_text(".pg-steps .widget-readout").strip()
+    results.append((f"steps slider set to {STEPS}", readout == str(STEPS), readout))
     page.click("button.pg-button")
     page.wait_for_function(
         "() => { const j = document.querySelector('.pg-judge');"
@@ -106,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                         "e.g. --chromium $(which chromium)")
     parser.add_argument("--out", type=Path, default=ROOT / "results",
                         help="screenshot folder (default results/), e.g. --out /tmp/shots")
-    parser.add_argument("--timeout", type=float, default=300,
-                        help="seconds for each wait: page load, generation (default 300)")
+    parser.add_argument("--timeout", type=float, default=600,
+                        help="seconds for each wait: page load, generation (default 600)")
     args = parser.parse_args(argv)
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
@@ -122,14 +128,18 @@ def main(argv: list[str] | None = None) -> int:
         proc = subprocess.Popen(voila_command(port), cwd=ROOT, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_http(url(port), proc, args.timeout)
+            wait_port(port, proc, args.timeout)
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=args.chromium, headless=True,
                                              args=["--no-sandbox"])  # root in containers
                 try:
                     page = browser.new_page(viewport={"width": 1000, "height": 760})
                     page.goto(url(port), timeout=args.timeout * 1000)
-                    results = run_checks(page, args.out, int(args.timeout * 1000))
+                    try:
+                        results = run_checks(page, args.out, int(args.timeout * 1000))
+                    except PlaywrightError:
+                        page.screenshot(path=str(log_path.parent / "playground_failure.png"))
+                        raise
                 finally:
                     browser.close()
         except (PlaywrightError, RuntimeError, TimeoutError, OSError) as exc:

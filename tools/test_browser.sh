@@ -20,8 +20,15 @@ if [ ${#missing[@]} -gt 0 ]; then
         exit 2
     fi
     echo ">> apt-get install ${missing[*]} (Debian packages, once)"
-    "${SUDO[@]}" apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+    log=$(mktemp)
+    if ! { "${SUDO[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            "${SUDO[@]}" apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        echo "error: apt-get could not install ${missing[*]} (output above)" >&2
+        exit 2
+    fi
+    rm -f "$log"
     [ -x "$CHROMIUM" ] || CHROMIUM=$(command -v chromium)
 fi
 

@@ -118,7 +118,7 @@ class Playground:
         for name, w in [("prompt", self.prompt), ("negative", self.negative),
                         ("button", self.button), ("image", self.image), ("judge", self.judge_line),
                         ("error", self.error), ("info", self.info), ("progress", self.progress),
-                        ("history", self.history), ("seed", self.seed)]:
+                        ("history", self.history), ("seed", self.seed), ("steps", self.steps)]:
             w.add_class(f"pg-{name}")
         self.button.on_click(lambda _: self.generate())
         self.widget = self._layout(bool(self.loras), bool(nets))
