@@ -4,8 +4,9 @@ Usage: python tools/execute_notebooks.py [notebooks/ | path.ipynb ...]
 
 Each notebook runs top to bottom with its folder as working directory (the
 Makefile sets the quick profile, CPU and offline mode). Afterwards execution
-timestamps, widget outputs (their state is not saved) and kernel noise are removed; outputs stay, because
-the committed notebook is what a learner sees before running anything.
+timestamps, widget outputs (their state is not saved) and kernel noise are
+removed; outputs stay, because the committed notebook is what a learner sees
+before running anything.
 """
 
 from __future__ import annotations
