@@ -12,7 +12,7 @@ NB ?= notebooks
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test times test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-zh toy-controlnet eval-toy eval-toy-zh bench mirror mirror-env serve playground test-browser
+.PHONY: setup lab test times test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-zh toy-controlnet eval-toy eval-toy-zh bench mirror mirror-env serve playground test-browser toy-lora eval-lora
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (creates .venv first if needed)"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint       ruff over recipes/, tests/, tools/ and notebooks"
 	@echo "make toy-model  train the toy Stable Diffusion + toy CLIP from scratch (~1 h on 2 CPU cores)"
 	@echo "make toy-controlnet  train the toy Canny ControlNet (recipes/assets/toy-canny)"
+	@echo "make toy-lora   train the star and ink LoRA adapters (recipes/assets/lora-*), then make eval-lora"
 	@echo "make toy-model-zh  align a Chinese text encoder to the toy SD (toy-zh, minutes on a CPU)"
 	@echo "make eval-toy-zh   judge accuracy of toy-zh on 300 Chinese prompts per phrasing"
 	@echo "make eval-toy   judge accuracy of the shipped toy model on 300 prompts per phrasing"
@@ -87,6 +88,22 @@ toy-controlnet: $(STAMP)
 toy-model-zh: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toy.zh --out recipes/assets/toy-zh
 	$(MAKE) eval-toy-zh
+
+# Chapter 06: the star (shape) and ink (style) LoRA adapters, seeded; then the bar.
+toy-lora: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.lora.train --out recipes/assets
+	$(MAKE) eval-lora
+
+LORA_EVAL = none:base star:star star:base ink:ink
+eval-lora: $(STAMP)
+	@mkdir -p results
+	@for c in star ink base; do $(BIN)/python -m recipes.lora.prompts --concept $$c --n 100 \
+		--out results/prompts_lora_$$c.jsonl >/dev/null || exit 1; done
+	@for pair in $(LORA_EVAL); do lora=$${pair%%:*}; set=$${pair##*:}; \
+		echo "== --lora $$lora on $$set prompts"; \
+		HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy --prompts results/prompts_lora_$$set.jsonl \
+			--steps 25 --guidance 7.5 --seed 0 $$( [ $$lora = none ] || echo --lora $$lora ) \
+			| tail -n 1 | tee results/lora_eval_$${lora}_on_$$set.json || exit 1; done
 
 EVAL_N ?= 300
 eval-toy: $(STAMP)

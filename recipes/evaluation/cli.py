@@ -22,10 +22,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"--batch-size must be from 1 to 256, got {args.batch_size}")
     items = read_prompts(args.prompts)
     check_request(args, [it["prompt"] for it in items])
-    pipe = load_pipeline_from_args(args)
+    from recipes.lora.load import apply_loras, resolve_specs
+    loras = resolve_specs(args.lora)  # bad --lora: one line, before the model loads
+    pipe = apply_loras(load_pipeline_from_args(args), loras, fuse=True)
     result = evaluate(pipe, items, args.seed, steps=args.steps, guidance=args.guidance,
                       batch_size=args.batch_size, progress=True, fid=args.fid)
     result["model"] = args.model
+    result["lora"] = args.lora or []
     print(json.dumps(result, ensure_ascii=False))
     return 0
 
@@ -45,6 +48,8 @@ def register(sub) -> None:
     ev.add_argument("--fid", action="store_true",
                     help="also report FID against renders of the true scenes (toy-CLIP features)")
     add_model_args(ev)
+    from recipes.lora.load import add_lora_arg
+    add_lora_arg(ev)
     ev.set_defaults(func=_cmd_evaluate)
     _register_monitor(sub)
 

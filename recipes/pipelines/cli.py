@@ -25,7 +25,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise UsageError(f"--out {args.out!r}: use a .png, .jpg or .webp file name")
     check_request(args, [args.prompt], size=args.size, negative_prompt=args.negative_prompt)
-    pipe = load_pipeline_from_args(args)
+    from recipes.lora.load import apply_loras, resolve_specs
+    loras = resolve_specs(args.lora)  # bad --lora: one line, before the model loads
+    pipe = apply_loras(load_pipeline_from_args(args), loras, fuse=True)
     image = generate(pipe, [args.prompt], args.seed, steps=args.steps, guidance=args.guidance,
                      negative_prompt=args.negative_prompt, height=args.size, width=args.size)[0]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +79,8 @@ def register(sub) -> None:
                           "at 64)")
     gen.add_argument("--out", default="out.png", help="image file to write (.png/.jpg/.webp)")
     add_model_args(gen)
+    from recipes.lora.load import add_lora_arg
+    add_lora_arg(gen)
     gen.set_defaults(func=_cmd_generate)
 
     sp = sub.add_parser(

@@ -1,0 +1,173 @@
+"""Find LoRA adapters by shipped name or path, check them, and load them into a pipeline.
+
+``--lora star:0.8 --lora ink`` on the command line becomes ``parse_spec`` →
+``resolve`` (a shipped name, a folder or a ``.safetensors`` file; checked to
+really hold LoRA matrices before any model loads) → ``apply_loras``, which is
+plain diffusers: ``pipe.load_lora_weights(path, adapter_name=...)`` then
+``pipe.set_adapters(names, adapter_weights=weights)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from recipes.toy.model import ASSETS
+
+WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+SHIPPED: dict[str, Path] = {"star": ASSETS / "lora-star", "ink": ASSETS / "lora-ink"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_LORA_KEY = re.compile(r"lora_(A|B|down|up)|lora\.(down|up)|\.alpha$")
+
+
+class LoraError(ValueError):
+    """A LoRA the user named cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """One requested adapter: where its weights are, the adapter name and its weight."""
+
+    source: str          # local .safetensors file, or a Hub id
+    adapter_name: str
+    weight: float = 1.0
+
+
+def parse_spec(text: str) -> tuple[str, float]:
+    """Split ``NAME_OR_PATH[:WEIGHT]`` into the name and the weight (default 1.0).
+
+    The weight must be a number from -4 to 4 (diffusers accepts any float; larger
+    values only burn the image). A colon not followed by a number belongs to the path.
+    """
+    text = text.strip()
+    name, sep, tail = text.rpartition(":")
+    if not sep or not re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)", tail.strip()):
+        name, weight = text, 1.0
+    else:
+        weight = float(tail)
+    if not name:
+        raise LoraError(f"--lora {text!r}: give a shipped name ({', '.join(SHIPPED)}) or a path, "
+                        "optionally with :WEIGHT, e.g. star:0.8")
+    if not -4.0 <= weight <= 4.0:
+        raise LoraError(f"--lora {text!r}: weight must be from -4 to 4, e.g. {name}:0.8")
+    return name, weight
+
+
+def check_lora_file(path: Path) -> Path:
+    """Return ``path`` if it is a safetensors file with LoRA tensors; else raise ``LoraError``."""
+    from safetensors import SafetensorError, safe_open
+
+    if path.suffix != ".safetensors":
+        raise LoraError(f"{path}: not a LoRA file: expected a .safetensors file such as "
+                        f"{WEIGHT_NAME} (pickled .bin/.pt files are not loaded)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            keys = list(f.keys())
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise LoraError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") \
+            from None
+    if not any(_LORA_KEY.search(k) for k in keys):
+        raise LoraError(f"{path}: not a LoRA file: it holds no lora_A/lora_B (or lora_down/"
+                        "lora_up) tensors; train one with make toy-lora or "
+                        "python -m recipes.lora.train")
+    return path
+
+
+def resolve(name_or_path: str) -> str:
+    """Turn a shipped name, folder, file or Hub id into what ``load_lora_weights`` reads.
+
+    Shipped names are ``star`` and ``ink`` (``recipes/assets/lora-*``); a folder
+    must contain ``pytorch_lora_weights.safetensors``; an ``org/name`` that is
+    not a local path is returned as a Hub id. Anything else raises ``LoraError``.
+    """
+    text = str(name_or_path).strip()
+    if text in SHIPPED:
+        path = SHIPPED[text] / WEIGHT_NAME
+        if not path.is_file():
+            raise LoraError(f"shipped LoRA {text!r} is missing ({path}); rebuild it with "
+                            "make toy-lora")
+        return str(check_lora_file(path))
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / WEIGHT_NAME).is_file():
+            raise LoraError(f"{path}: folder has no {WEIGHT_NAME}; point --lora at the "
+                            ".safetensors file itself")
+        return str(check_lora_file(path / WEIGHT_NAME))
+    if path.is_file():
+        return str(check_lora_file(path))
+    if _HUB_ID.match(text) and not text.startswith((".", "/")):
+        return text
+    raise LoraError(f"unknown LoRA {text!r}: use a shipped name ({', '.join(SHIPPED)}), a folder "
+                    f"with {WEIGHT_NAME}, a .safetensors file or a Hub id org/name")
+
+
+def _adapter_name(text: str, taken: set[str]) -> str:
+    base = text if text in SHIPPED else re.sub(r"\W+", "_", Path(text.rstrip("/")).stem) or "lora"
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    return name
+
+
+def resolve_specs(texts: list[str] | None) -> list[LoraSpec]:
+    """Parse and resolve every ``--lora`` value before the model loads (``LoraError`` if bad)."""
+    specs: list[LoraSpec] = []
+    for text in texts or []:
+        name, weight = parse_spec(text)
+        specs.append(LoraSpec(resolve(name), _adapter_name(name, {s.adapter_name for s in specs}),
+                              weight))
+    return specs
+
+
+class _DropUnetOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No LoRA keys associated to CLIPTextModel" not in record.getMessage()
+
+
+def quiet_unet_only_warning() -> None:
+    """Drop diffusers' warning that a UNet-only LoRA has no text-encoder keys (idempotent).
+
+    The shipped adapters train the UNet only, so the text encoder has nothing to
+    load; diffusers says so on every ``load_lora_weights`` with a link to file an
+    issue. Only this exact message is dropped.
+    """
+    logger = logging.getLogger("diffusers.loaders.lora_base")
+    if not any(isinstance(f, _DropUnetOnly) for f in logger.filters):
+        logger.addFilter(_DropUnetOnly())
+
+
+def apply_loras(pipe, specs: list[LoraSpec], fuse: bool = False):
+    """Load ``specs`` into ``pipe`` as named adapters and activate them with their weights.
+
+    With ``fuse=True`` the weighted adapters are merged into the base weights
+    and the LoRA layers removed (``fuse_lora`` then ``unload_lora_weights``):
+    same images up to float rounding, no per-step LoRA overhead, no way back.
+    A file made for another model (different layer names or shapes) raises
+    ``LoraError`` naming the adapter, instead of diffusers' long report.
+    """
+    quiet_unet_only_warning()
+    for spec in specs:
+        try:
+            pipe.load_lora_weights(spec.source, adapter_name=spec.adapter_name)
+        except Exception as exc:  # noqa: BLE001  (diffusers/peft raise many types here)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise LoraError(f"LoRA {spec.adapter_name!r} does not fit this model ({first[:200]})"
+                            ) from None
+    if specs:
+        pipe.set_adapters([s.adapter_name for s in specs],
+                          adapter_weights=[s.weight for s in specs])
+        if fuse:
+            pipe.fuse_lora(adapter_names=[s.adapter_name for s in specs])
+            pipe.unload_lora_weights()
+    return pipe
+
+
+def add_lora_arg(parser) -> None:
+    """Add the repeatable ``--lora NAME_OR_PATH[:WEIGHT]`` option to an argparse parser."""
+    parser.add_argument(
+        "--lora", action="append", default=None, metavar="NAME_OR_PATH[:WEIGHT]",
+        help=f"LoRA adapter to load, repeatable: a shipped name ({', '.join(SHIPPED)}), a folder "
+             f"with {WEIGHT_NAME}, a .safetensors file or a Hub id, optionally :WEIGHT "
+             "(default weight 1.0; default: no LoRA), e.g. --lora star:0.8 --lora ink")

@@ -1,0 +1,85 @@
+"""Prompt sets and training data for the reserved concepts: the ``star`` shape and ``ink`` style.
+
+The base prompt sets (``recipes.toy.promptsets``) draw base-world scenes only;
+these draw scenes with the star shape or the ink style, captioned by
+``recipes.toy.captions.caption`` so English and Chinese use the same words the
+rest of the course uses (星形 / 水墨).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from recipes.toy import captions as tc
+from recipes.toy import world as tw
+
+# What each shipped concept draws: shapes and styles passed to ``world.sample_scene``.
+CONCEPTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "star": {"shapes": ("star",), "styles": ("plain",)},
+    "ink": {"shapes": tw.BASE_SHAPES, "styles": ("ink",)},
+    "base": {"shapes": tw.BASE_SHAPES, "styles": ("plain",)},
+}
+
+
+def concept_items(concept: str, n: int, seed: int = 0, lang: str = "en") -> list[dict]:
+    """Return ``n`` items ``{"prompt", "expect"}`` for random scenes of ``concept``.
+
+    ``concept`` is "star", "ink" or "base"; ``expect`` is the scene's true
+    attributes (``style`` is named for ink scenes only, as captions do). The
+    seed is mixed with the concept and language, so the sets are independent.
+    """
+    if concept not in CONCEPTS:
+        raise ValueError(f"Unknown concept {concept!r}; choose one of: {', '.join(CONCEPTS)}")
+    rng = random.Random(f"lora-{concept}-{seed}-{lang}")
+    spec = CONCEPTS[concept]
+    items = []
+    for _ in range(n):
+        scene = tw.sample_scene(rng, spec["shapes"], spec["styles"])
+        items.append({"prompt": tc.caption(scene, lang, rng), "expect": scene.as_dict()})
+    return items
+
+
+def training_records(concept: str, n: int, seed: int = 0, size: int = 64,
+                     prior_fraction: float = 0.5,
+                     langs: Sequence[str] = ("en",)) -> list[tc.Record]:
+    """Render ``n`` captioned images: the concept, mixed with base-world images.
+
+    A share ``prior_fraction`` of the images is plain base world (prior
+    preservation: the adapter keeps seeing what the base model already draws,
+    so it learns the new word without forgetting the old ones).
+    """
+    n_prior = round(n * prior_fraction)
+    spec = CONCEPTS[concept]
+    new = tc.make_dataset(n - n_prior, seed=seed, size=size, lang=tuple(langs),
+                          shapes=spec["shapes"], styles=spec["styles"])
+    prior = tc.make_dataset(n_prior, seed=seed + 7919, size=size, lang=tuple(langs)) \
+        if n_prior else []
+    records = new + prior
+    random.Random(seed).shuffle(records)
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write a star / ink / base prompt file as JSONL (for ``python -m recipes evaluate``)."""
+    import argparse
+
+    from recipes.toy.promptsets import write_jsonl
+
+    parser = argparse.ArgumentParser(
+        description="Write evaluation prompts with known answers for a LoRA concept",
+        epilog="example: python -m recipes.lora.prompts --concept star --n 100 --out star.jsonl")
+    parser.add_argument("--concept", choices=tuple(CONCEPTS), required=True,
+                        help="star (new shape), ink (new style) or base (forgetting check)")
+    parser.add_argument("--n", type=int, default=100, help="number of prompts (default: 100)")
+    parser.add_argument("--seed", type=int, default=0, help="prompt-set seed (default: 0)")
+    parser.add_argument("--lang", choices=("en", "zh"), default="en",
+                        help="caption language (default: en)")
+    parser.add_argument("--out", required=True, help="JSONL file to write")
+    args = parser.parse_args(argv)
+    print(write_jsonl(concept_items(args.concept, args.n, args.seed, args.lang), args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
