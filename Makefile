@@ -81,7 +81,7 @@ toy-model: $(STAMP)
 	$(BIN)/python -m recipes.toy.train --out recipes/assets
 	$(MAKE) eval-toy
 
-# Chapter 05: the toy Canny ControlNet (base model frozen; ~10 min on 2 quiet CPU cores).
+# Chapter 05: the toy Canny ControlNet (base model frozen; timing in recipes/assets/toy-canny/train_log.json).
 toy-controlnet: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.controlnet.train --condition canny --out recipes/assets/toy-canny
 

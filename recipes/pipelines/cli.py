@@ -27,9 +27,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     check_request(args, [args.prompt], size=args.size, negative_prompt=args.negative_prompt)
     from recipes.lora.load import apply_loras, resolve_specs
     loras = resolve_specs(args.lora)  # bad --lora: one line, before the model loads
+    from recipes.controlnet.control import check_control, controlled
+    control = check_control(args, args.size)  # bad --control: one line, before loading
     pipe = apply_loras(load_pipeline_from_args(args), loras, fuse=True)
+    pipe = controlled(pipe, control) if control else pipe
     image = generate(pipe, [args.prompt], args.seed, steps=args.steps, guidance=args.guidance,
-                     negative_prompt=args.negative_prompt, height=args.size, width=args.size)[0]
+                     negative_prompt=args.negative_prompt, height=args.size, width=args.size,
+                     extra=control.pipe_kwargs() if control else None)[0]
     out.parent.mkdir(parents=True, exist_ok=True)
     # Write next to the target, then rename: an interrupted run never leaves half a file.
     fd, tmp = tempfile.mkstemp(suffix=out.suffix, dir=out.parent, prefix=f".{out.name}.")
@@ -81,6 +85,8 @@ def register(sub) -> None:
     add_model_args(gen)
     from recipes.lora.load import add_lora_arg
     add_lora_arg(gen)
+    from recipes.controlnet.control import add_control_args
+    add_control_args(gen)
     gen.set_defaults(func=_cmd_generate)
 
     sp = sub.add_parser(

@@ -52,8 +52,12 @@ def generators(seeds: Sequence[int], device: str | torch.device = "cpu") -> list
 
 def generate(pipe, prompts: Sequence[str], seed: int = 0, *, steps: int = 25,
              guidance: float = 7.5, negative_prompt: str | None = None, batch_size: int = 8,
-             height: int | None = None, width: int | None = None, progress: bool = False):
-    """Generate one image per prompt (image i uses seed ``seed + i``); returns PIL images."""
+             height: int | None = None, width: int | None = None, progress: bool = False,
+             extra: dict | None = None):
+    """Generate one image per prompt (image i uses seed ``seed + i``); returns PIL images.
+
+    ``extra`` holds further pipeline arguments, e.g. a ControlNet's ``image``.
+    """
     prompts = [check_prompt(p, pipe.tokenizer) for p in prompts]
     images = []
     batches = range(0, len(prompts), batch_size)
@@ -63,7 +67,7 @@ def generate(pipe, prompts: Sequence[str], seed: int = 0, *, steps: int = 25,
                    negative_prompt=[negative_prompt] * len(chunk) if negative_prompt else None,
                    generator=generators(range(seed + start, seed + start + len(chunk)),
                                         pipe.device),
-                   height=height, width=width)
+                   height=height, width=width, **(extra or {}))
         images.extend(out.images)
     return images
 
