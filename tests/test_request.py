@@ -87,6 +87,24 @@ def test_cli_evaluate(cli, fields, message, tmp_path, capsys, no_model_load):
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
 
 
+# The playground's widgets cannot even hold most bad values (sliders clamp steps, guidance
+# and size; the scheduler dropdown only lists the registry): what a learner can type is
+# the prompt and the seed, and those must come back as the one red line.
+BAD_PLAYGROUND = [b for b in BAD_FIELDS if set(b[1]) <= {"prompt", "seed"}]
+
+
+@pytest.mark.parametrize(("cli", "fields", "message"), BAD_PLAYGROUND)
+def test_playground(cli, fields, message, toy_pipe, tmp_path):
+    from recipes.playground.app import Playground
+
+    app = Playground("toy", pipes={"toy": toy_pipe}, assets=tmp_path)
+    for name, value in fields.items():
+        getattr(app, name).value = value
+    app.button.click()
+    assert message in app.error.value and "Traceback" not in app.error.value
+    assert app.error.value.count("<div") == 1 and app.last is None and app.image.value == b""
+
+
 def test_valid_request_is_normalised():
     req = validate(GenerationRequest("  红色圆形  ", negative_prompt="  ", scheduler="Euler"))
     assert (req.prompt, req.negative_prompt, req.scheduler) == ("红色圆形", None, "euler")
