@@ -41,7 +41,10 @@ def _cmd_prompts(args: argparse.Namespace) -> int:
         from recipes.evaluation.evaluate import read_prompts
 
         scenes = [item["expect"] for item in read_prompts(args.same_scenes)]
-    items = prompt_items(args.n, args.seed, args.lang, args.phrasing, scenes=scenes)
+    try:
+        items = prompt_items(args.n, args.seed, args.lang, args.phrasing, scenes=scenes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if args.out:
         print(write_jsonl(items, args.out))
     else:
@@ -71,9 +74,11 @@ def register(sub) -> None:
     pr.add_argument("--n", type=int, default=300, help="number of prompts")
     pr.add_argument("--seed", type=int, default=0, help="seed: the same seed gives the same set")
     pr.add_argument("--lang", choices=("en", "zh"), default="en", help="prompt language")
-    pr.add_argument("--phrasing", choices=("templates", "unseen_order", "unseen_words"),
-                    default="templates",
-                    help="training templates, or word orders / synonyms training never saw")
+    from recipes.toy.promptsets import PHRASINGS
+
+    pr.add_argument("--phrasing", choices=PHRASINGS, default="templates",
+                    help="training templates, or word orders / synonyms / free English "
+                         "grammar (English only) training never saw (default: templates)")
     pr.add_argument("--same-scenes", default=None, metavar="JSONL",
                     help="describe the scenes of this prompt file instead of drawing new ones")
     pr.add_argument("--out", default=None, help="file to write (default: stdout)")

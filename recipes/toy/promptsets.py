@@ -2,8 +2,12 @@
 
 ``"templates"`` uses the caption templates the model was trained on;
 ``"unseen_order"`` uses the same words in sentence shapes training never saw;
-``"unseen_words"`` also swaps in synonyms the captions never use. Comparing
-the three measures how far the model generalises beyond its captions.
+``"unseen_words"`` also swaps in synonyms the captions never use;
+``"unseen_grammar"`` (English only) is free English from
+``recipes.toy.captions.free_caption`` with at least one construction the
+English encoder distillation never trains on (request, object frame, position
+or background phrase, separator). Comparing them measures how far the model
+generalises beyond its captions.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 from recipes.toy import captions as tc
 from recipes.toy import world as tw
 
-PHRASINGS = ("templates", "unseen_order", "unseen_words")
+PHRASINGS = ("templates", "unseen_order", "unseen_words", "unseen_grammar")
 
 _UNSEEN_TEMPLATES = {
     "en": (
@@ -79,6 +83,8 @@ def prompt_items(n: int, seed: int = 0, lang: str = "en", phrasing: str = "templ
     """
     if phrasing not in PHRASINGS:
         raise ValueError(f"Unknown phrasing {phrasing!r}; choose one of: {', '.join(PHRASINGS)}")
+    if phrasing == "unseen_grammar" and lang != "en":
+        raise ValueError("The unseen_grammar phrasing is English only: use --lang en.")
     rng = random.Random(f"{seed}-{lang}-{phrasing}")
     fixed = None if scenes is None else [_scene(s) for s in scenes]
     items = []
@@ -86,6 +92,8 @@ def prompt_items(n: int, seed: int = 0, lang: str = "en", phrasing: str = "templ
         scene = tw.sample_scene(rng) if fixed is None else fixed[i]
         if phrasing == "templates":
             prompt = tc.caption(scene, lang, rng)
+        elif phrasing == "unseen_grammar":
+            prompt = tc.free_caption(scene, rng, split="heldout")
         else:
             template = rng.choice(_UNSEEN_TEMPLATES[lang])
             prompt = template.format(**_words(scene, lang, rng, phrasing == "unseen_words"))
