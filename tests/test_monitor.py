@@ -124,3 +124,20 @@ def test_gpu_reading_counts_the_tree_and_falls_back_to_the_device():
     assert (mb, util) == (1000, 37) and "monitored processes" in method
     mb, _, method = gpu.read({12})  # NVML sees other PIDs only (containers): whole device
     assert mb == 5000 and "whole device" in method
+
+
+def test_plot_survives_samples_appended_while_drawing():
+    """The sampling thread appends to ``monitor.samples`` while a LivePlot draws it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    class Growing(list):
+        def __iter__(self):  # every pass over the list finds one more sample, like a live thread
+            it = iter(self.copy())
+            self.append(monitor.Sample(len(self) * 0.1, 1.0, 1.0))
+            return it
+
+    fig = monitor.plot_samples(Growing([monitor.Sample(0.0, 1.0, 1.0)]))
+    xs, ys = fig.axes[0].lines[0].get_data()
+    assert len(xs) == len(ys) == 1

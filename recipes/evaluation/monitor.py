@@ -247,6 +247,7 @@ def plot_samples(samples: Sequence[Sample], axes=None, title: str | None = None)
     from recipes.course.fonts import setup_cjk_fonts
 
     setup_cjk_fonts()
+    samples = list(samples)  # a snapshot: the sampling thread may append while we draw
     has_gpu = any(x.gpu_mb is not None for x in samples)
     if axes is None:
         _, axes = plt.subplots(1, 3 if has_gpu else 2, figsize=(10 if has_gpu else 8, 2.6))
