@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "recipes.perf.cli",        # bench
     "recipes.serving.cli",     # serve
     "recipes.hub.cli",         # mirror
+    "recipes.distributed.cli",  # generate-many
 )
 
 
