@@ -99,10 +99,16 @@ def fid(real: Sequence, fake: Sequence, features: torch.nn.Module | None = None)
 
 def clip_score(images: Sequence, prompts: Sequence[str]) -> float:
     """torchmetrics CLIPScore (100 × cosine, ≥ 0) of images vs prompts under the toy CLIP."""
+    import warnings
+
     from torchmetrics.multimodal.clip_score import CLIPScore
 
     metric = CLIPScore(model_name_or_path=load_toy_clip)
-    metric.update(to_uint8(images), list(prompts))
+    with warnings.catch_warnings():
+        # torchmetrics tokenizes with padding=True and no truncation; prompts are checked
+        # against the 77-token budget elsewhere, so transformers' max_length note is noise here
+        warnings.filterwarnings("ignore", message="`max_length` is ignored when `padding`")
+        metric.update(to_uint8(images), list(prompts))
     return float(metric.compute())
 
 
