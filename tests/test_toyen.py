@@ -123,3 +123,17 @@ def test_teacher_pipeline_is_the_pre_distillation_model(tmp_path, teacher, token
         a = encode(tokenizer, loaded, ["a big red ball, black bg"])
         b = encode(tokenizer, teacher, ["a big red ball, black bg"])
     assert torch.equal(a, b)
+
+
+def test_before_after_table_reads_the_evaluation_files(tmp_path):
+    attrs = {"shape": 0.5, "color": 1.0, "position": 0.75, "size": 1.0, "background": 1.0}
+    for name, value in (("toy_eval_en_free_handwritten_before.json", 0.25),
+                        ("toy_eval_en_free_handwritten.json", 0.5)):
+        (tmp_path / name).write_text(json.dumps({"n": 4, "all_correct": value,
+                                                 "per_attribute": attrs}))
+    table = en.before_after(tmp_path)
+    assert list(table) == ["free_handwritten"]
+    assert table["free_handwritten"]["before"]["all_correct"] == 0.25
+    assert table["free_handwritten"]["after"]["shape"] == 0.5
+    text = en.format_table(table)
+    assert "free_handwritten" in text and "0.500" in text and len(text.splitlines()) == 3
