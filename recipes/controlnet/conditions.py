@@ -152,3 +152,137 @@ def polygon(
     canvas = Image.new("L", (big, big), 0)
     ImageDraw.Draw(canvas).polygon(pts, fill=255)
     return canvas.reduce(4).convert("RGB")
+
+
+# --- Drawn outlines: what a user passes to the CLI, and the training data that teaches it ---
+
+DRAWN_KINDS = ("polygon", "ellipse", "star", "blob", "letter", "circle", "square", "triangle")
+_SS = 4  # drawings are made at 4x and downsampled, like a user's larger canvas resized by the CLI
+
+
+def drawn_shape(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, str]:
+    """A random filled shape outside the toy world, as an anti-aliased coverage map in [0, 1].
+
+    The kind is drawn from ``DRAWN_KINDS``: irregular polygons (3-8 corners),
+    ellipses, stars (4-8 points), smooth random blobs, a thick ``cv2.putText``
+    letter or digit, and circles/squares/triangles at any place, size and
+    rotation (those keep their world name in captions). Returns the
+    ``size``×``size`` float32 coverage and the kind.
+    """
+    for _ in range(8):  # redraw the rare sliver (a thin random polygon) so every shape is visible
+        cover, kind = _draw_once(rng, size)
+        if (cover > 0.5).sum() >= 0.01 * size * size:
+            break
+    return cover, kind
+
+
+def _draw_once(rng: np.random.Generator, size: int) -> tuple[np.ndarray, str]:
+    big = size * _SS
+    kind = DRAWN_KINDS[int(rng.integers(len(DRAWN_KINDS)))]
+    canvas = np.zeros((big, big), np.uint8)
+    r = rng.uniform(0.12, 0.34) * big
+    cx, cy = (rng.uniform(r + big * 0.04, big - r - big * 0.04) for _ in range(2))
+    rot = rng.uniform(0, 2 * math.pi)
+    if kind == "letter":
+        glyph = str(rng.choice(list("ABCDEFGHKLMNPRSTUVWXYZ23457")))
+        scale = r / 14.0
+        thick = max(2, int(scale * rng.uniform(3.0, 6.0)))
+        (w, h), _ = cv2.getTextSize(glyph, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        org = (int(cx - w / 2), int(cy + h / 2))
+        cv2.putText(canvas, glyph, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thick, cv2.LINE_AA)
+    elif kind in ("ellipse", "circle"):
+        axes = (r, r) if kind == "circle" else (r, r * rng.uniform(0.35, 0.9))
+        cv2.ellipse(canvas, (int(cx), int(cy)), (int(axes[0]), int(axes[1])),
+                    math.degrees(rot), 0, 360, 255, -1, cv2.LINE_AA)
+    else:
+        if kind == "blob":
+            n = 48
+            k = np.arange(1, 4)
+            amp, phase = rng.uniform(0.05, 0.22, 3) / k, rng.uniform(0, 2 * math.pi, 3)
+            ang = np.linspace(0, 2 * math.pi, n, endpoint=False)
+            rad = r * (1 + (amp[:, None] * np.cos(k[:, None] * ang + phase[:, None])).sum(0))
+        elif kind == "star":
+            n = 2 * int(rng.integers(4, 9))
+            ang = np.linspace(0, 2 * math.pi, n, endpoint=False)
+            rad = np.where(np.arange(n) % 2, r * rng.uniform(0.35, 0.6), r)
+        elif kind == "polygon":
+            n = int(rng.integers(3, 9))
+            ang = np.sort(rng.uniform(0, 2 * math.pi, n))
+            rad = r * rng.uniform(0.6, 1.0, n)
+        else:  # square, triangle: regular, any rotation
+            n = 4 if kind == "square" else 3
+            ang = np.linspace(0, 2 * math.pi, n, endpoint=False)
+            rad = np.full(n, r * (0.85 if kind == "square" else 1.0))
+        pts = np.stack([cx + rad * np.cos(ang + rot), cy + rad * np.sin(ang + rot)], -1)
+        cv2.fillPoly(canvas, [np.round(pts * 16).astype(np.int32)], 255, cv2.LINE_AA, shift=4)
+    cover = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+    return cover.astype(np.float32) / 255.0, kind
+
+
+def paint(cover: np.ndarray, color: tuple[int, int, int], background: tuple[int, int, int]
+          ) -> Image.Image:
+    """Composite a flat ``color`` object with ``cover`` (coverage in [0, 1]) on ``background``."""
+    c = np.asarray(cover, np.float32)[..., None]
+    out = np.asarray(background, np.float32) * (1 - c) + np.asarray(color, np.float32) * c
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
+def sketch(cover: np.ndarray, rng: np.random.Generator, canvas: int = 256,
+           width: float | None = None, filled: bool | None = None, jitter: float = 0.6
+           ) -> Image.Image:
+    """A user-style drawing of the object in ``cover``: black strokes on white, ``canvas`` px.
+
+    The object's outer contours are traced, each point moved by up to ``jitter``
+    pixels (at the cover's size), and drawn with a pen ``width`` (relative to the
+    canvas, random 1-5% when None); ``filled`` (random, 20%) paints the inside
+    black too. This is what someone draws in a paint program and passes with
+    ``--control``; ``from_drawing`` turns it into a condition as the CLI does.
+    """
+    mask = (np.asarray(cover) > 0.5).astype(np.uint8)
+    size = mask.shape[0]
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    k = canvas / size
+    out = np.full((canvas, canvas), 255, np.uint8)
+    width = rng.uniform(0.008, 0.05) if width is None else width
+    filled = bool(rng.random() < 0.2) if filled is None else filled
+    polys = []
+    for c in contours:
+        pts = c[:, 0, :].astype(np.float32) + 0.5
+        pts = pts + rng.uniform(-jitter, jitter, pts.shape).astype(np.float32)
+        polys.append(np.round(pts * k * 16).astype(np.int32))
+    if filled:
+        cv2.fillPoly(out, polys, 0, cv2.LINE_AA, shift=4)
+    cv2.polylines(out, polys, True, 0, max(1, int(round(width * canvas))), cv2.LINE_AA, shift=4)
+    return Image.fromarray(out).convert("RGB")
+
+
+def from_drawing(image: Image.Image, size: int = 64, preprocess: str = "none") -> Image.Image:
+    """Turn a drawing or picture into a ``size``-px condition exactly as the CLI does.
+
+    The image is resized (LANCZOS when a preprocessor follows, else bilinear);
+    with ``preprocess`` "canny"/"region" that condition is made from it;
+    otherwise a dark-on-light drawing is inverted to white on black.
+    """
+    image = image.convert("RGB")
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.LANCZOS if preprocess != "none"
+                             else Image.BILINEAR)
+    if preprocess != "none":
+        return make_condition(preprocess, image)
+    if (np.asarray(image.convert("L")) > 127).mean() > 0.5:
+        image = Image.fromarray(255 - np.asarray(image))
+    return image
+
+
+def training_condition(image: Image.Image, cover: np.ndarray, rng: np.random.Generator,
+                       p_sketch: float = 0.5) -> Image.Image:
+    """The condition for one training image: clean Canny, or a user-style drawing of it.
+
+    With probability ``1 - p_sketch`` it is ``canny(image)``; otherwise a
+    ``sketch`` of the object passed through ``from_drawing`` with the "canny"
+    preprocessor (double edges along each stroke) or as a plain inverted edge map.
+    """
+    if rng.random() >= p_sketch:
+        return canny(image)
+    drawing = sketch(cover, rng, canvas=int(rng.choice([64, 128, 256, 512])))
+    return from_drawing(drawing, image.size[0], "canny" if rng.random() < 0.6 else "none")

@@ -87,10 +87,9 @@ def read_control(path: str, size: int, preprocess: str = "none") -> Image.Image:
     image = image.convert("RGB")
     if image.size != (size, size):
         _note(f"--control is {image.size[0]}x{image.size[1]}; resized to {size}x{size}")
-        image = image.resize((size, size), Image.LANCZOS if preprocess != "none"
-                             else Image.BILINEAR)
-    if preprocess != "none":
-        return cc.make_condition(preprocess, image)
+    if preprocess != "none":  # the same conversion the ControlNet was trained on
+        return cc.from_drawing(image, size, preprocess)
+    image = image.resize((size, size), Image.BILINEAR) if image.size != (size, size) else image
     grey = np.asarray(image.convert("L"), np.float32)
     colourful = float((np.asarray(image, np.float32).std(axis=-1) > 25).mean())
     mid = float(((grey > 40) & (grey < 215)).mean())
@@ -100,6 +99,12 @@ def read_control(path: str, size: int, preprocess: str = "none") -> Image.Image:
     if (grey > 127).mean() > 0.5:
         _note("--control is dark on light; inverted to white on black as ControlNets expect")
         image = Image.fromarray(255 - np.asarray(image))
+    top = int(np.asarray(image.convert("L")).max())
+    if 48 <= top <= 127:  # a thin pen line that resizing made faint: stretch it back to white
+        _note(f"--control lines are faint after resizing (brightest {top}/255); contrast "
+              "stretched (--control-preprocess canny also reads thin lines)")
+        a = np.asarray(image, np.float32) * (255.0 / top)
+        image = Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8))
     if (np.asarray(image.convert("L")) > 127).sum() == 0:
         raise UsageError(f"--control {path!r} is empty (no white pixels); draw a white "
                          "outline on black")

@@ -13,9 +13,17 @@ Three choices are the toy's own and are measured in chapter 05:
   the 16×16 latents.
 - Timesteps are drawn with T2I-Adapter's cubic schedule (more high-noise steps),
   where outline and placement are decided.
-- A quarter of the captions name a random shape, position and size (colour and
-  background stay true), so the ControlNet learns that geometry comes from the
-  control when prompt and control disagree.
+- Half of the training images are not from the world: random polygons,
+  ellipses, stars, blobs and letters anywhere in the frame (``cc.drawn_shape``),
+  flat-coloured on a white or black background, captioned with colour and
+  background only. Half of all conditions are not clean Canny edges but
+  user-style drawings of the outline (pen widths, jitter, sometimes filled,
+  passed through Canny or inverted exactly as the CLI does). Together they teach
+  "fill the outline with the prompt's colour", not "find the nearest world shape".
+- Captions: empty (as in the paper), colour and background only (what a user
+  with a drawn outline types), the true caption, or one with shape, position and
+  size scrambled, so geometry comes from the control when prompt and control
+  disagree.
 
 Adherence (object-mask IoU on fixed scenes) is measured during training and
 written to ``train_log.json`` beside the weights, to show when control appears.
@@ -26,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -33,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from tqdm.auto import tqdm
 
 from recipes.controlnet import conditions as cc
@@ -48,13 +58,16 @@ class Settings:
     """What ``make toy-controlnet`` trains; the defaults are what was shipped."""
 
     condition: str = "canny"
-    n_images: int = 4000
-    steps: int = 250
+    n_images: int = 3000
+    n_drawn: int = 3000
+    steps: int = 1200
     batch: int = 16
     lr: float = 5e-4
-    p_empty: float = 0.5
-    p_shuffle: float = 0.25
-    eval_every: int = 50
+    p_empty: float = 0.3
+    p_color: float = 0.4
+    p_shuffle: float = 0.15
+    p_sketch: float = 0.5
+    eval_every: int = 100
     n_eval: int = 16
     seed: int = 0
 
@@ -79,22 +92,107 @@ def controlnet_pipeline(base, controlnet):
     return pipe
 
 
-def scene_prompt(scene: tw.Scene, rng: random.Random, p_empty: float, p_shuffle: float) -> str:
-    """Training caption for ``scene``: empty, true, or with shape/position/size scrambled."""
+COLOR_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "en": ("a {color} shape on a {bg} background", "a {color} object, {bg} background",
+           "{color} on {bg}", "a {color} figure against a {bg} background",
+           "a {color} {shape} on a {bg} background"),
+    "zh": ("{bg}背景上的一个{color}图形", "{color}物体，{bg}背景", "{bg}底{color}图案",
+           "一个{color}的形状，{bg}背景", "{bg}背景上的一个{color}{shape}"),
+}
+
+
+def color_prompt(color: str, background: str, lang: str = "en", shape: str | None = None,
+                 rng: random.Random | None = None) -> str:
+    """A prompt that names only colour and background (plus ``shape`` when it is a world shape).
+
+    With ``rng=None`` it is canonical: "a red shape on a black background" (or
+    "a red circle on ..." when ``shape`` is given). This is the bar's prompt: it
+    leaves outline and place entirely to the control.
+    """
+    words = tw.ZH if lang == "zh" else None
+    c = words["color"][color].removesuffix("色") + "色" if words else color
+    bg = words["background"][background].removesuffix("色") + "色" if words else background
+    tpls = COLOR_TEMPLATES[lang]
+    if shape is not None:
+        tpl = tpls[-1]
+        sh = words["shape"][shape] if words else shape
+    else:
+        tpl, sh = (tpls[0] if rng is None else rng.choice(tpls[:-1])), ""
+    text = tpl.format(color=c, bg=bg, shape=sh)
+    return re.sub(r"\b([Aa]) (?=[aeiou])", r"\1n ", text) if lang == "en" else text
+
+
+def scene_prompt(scene: tw.Scene, rng: random.Random, p_empty: float, p_shuffle: float,
+                 p_color: float = 0.0) -> str:
+    """Training caption for ``scene``: empty, colour+background only, scrambled or true."""
     u = rng.random()
     if u < p_empty:
         return ""
-    if u < p_empty + p_shuffle:
+    if u < p_empty + p_color:
+        return color_prompt(scene.color, scene.background, rng=rng)
+    if u < p_empty + p_color + p_shuffle:
         scene = replace(scene, shape=rng.choice(tw.BASE_SHAPES),
                         position=rng.choice(tw.ATTRIBUTES["position"]),
                         size=rng.choice(tw.ATTRIBUTES["size"]))
     return tc.caption(scene, "en", rng)
 
 
-def eval_set(n: int, kind: str, seed: int = 12345):
-    """``n`` held-out scenes: (canonical prompts, condition images, target masks, scenes)."""
+def drawn_prompt(color: str, background: str, kind: str, rng: random.Random,
+                 p_empty: float) -> str:
+    """Training caption for a drawn shape: empty, or colour + background (+ world shape word)."""
+    if rng.random() < p_empty:
+        return ""
+    if kind in tw.BASE_SHAPES and rng.random() < 0.5:
+        return color_prompt(color, background, shape=kind, rng=rng)
+    return color_prompt(color, background, rng=rng)
+
+
+def make_drawn_pool(n: int, seed: int, size: int = 64) -> tuple[torch.Tensor, np.ndarray, list]:
+    """``n`` drawn shapes outside the world: uint8 images, coverage maps, (colour, bg, kind)."""
+    rng = np.random.default_rng(seed)
+    images, covers, meta = [], [], []
+    for _ in range(n):
+        cover, kind = cc.drawn_shape(rng, size)
+        color = tw.ATTRIBUTES["color"][int(rng.integers(6))]
+        bg = tw.ATTRIBUTES["background"][int(rng.integers(2))]
+        images.append(np.asarray(cc.paint(cover, tw.PALETTE[color], tw.BACKGROUNDS[bg])))
+        covers.append(cover)
+        meta.append((color, bg, kind))
+    pool = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return pool, np.stack(covers), meta
+
+
+def drawn_eval_set(n: int, seed: int = 777, size: int = 64):
+    """``n`` held-out user-style drawings: (prompts, conditions, filled-outline masks, meta).
+
+    Each is a random drawn shape (``cc.drawn_shape``) sketched as black strokes
+    on white and turned into a condition the way the CLI does with
+    ``--control-preprocess canny``; the target is the filled outline.
+    """
+    rng = np.random.default_rng(seed)
+    prompts, conds, masks, meta = [], [], [], []
+    for i in range(n):
+        cover, kind = cc.drawn_shape(rng, size)
+        color = tw.ATTRIBUTES["color"][i % 6]
+        bg = tw.ATTRIBUTES["background"][(i // 6) % 2]
+        drawing = cc.sketch(cover, rng, canvas=256, filled=False)
+        prompts.append(color_prompt(color, bg))
+        conds.append(cc.from_drawing(drawing, size, "canny"))
+        masks.append(cover > 0.5)
+        meta.append((color, bg, kind))
+    return prompts, conds, masks, meta
+
+
+def eval_set(n: int, kind: str, seed: int = 12345, prompt: str = "color"):
+    """``n`` held-out scenes: (prompts, condition images, target masks, scenes).
+
+    ``prompt="color"`` gives colour + background only ("a red shape on a black
+    background", the bar's prompt: outline and place must come from the
+    control); ``"full"`` gives the canonical caption with shape and position.
+    """
     recs = tc.make_dataset(n, seed=seed, size=tm.IMAGE_SIZE)
-    prompts = [tc.caption(r.scene, "en") for r in recs]
+    prompts = [tc.caption(r.scene, "en") if prompt == "full" else
+               color_prompt(r.scene.color, r.scene.background) for r in recs]
     conds = [cc.make_condition(kind, r.image) for r in recs]
     masks = [cc.object_mask(r.image) for r in recs]
     return prompts, conds, masks, [r.scene for r in recs]
@@ -136,11 +234,27 @@ def train(settings: Settings, out: Path | None = None, base=None, accelerator=No
     base = base or load_pipeline("toy", device=str(dev), dtype=torch.float32)
     for part in (base.vae, base.text_encoder, base.unet):
         part.requires_grad_(False)
-    pool, scenes = make_pool(s.n_images, s.seed)
-    conds = torch.from_numpy(np.stack([
-        np.asarray(cc.make_condition(s.condition, im.permute(1, 2, 0).numpy()))[..., 0]
-        for im in tqdm(pool, desc="conditions", leave=False)]))
+    world, scenes = make_pool(s.n_images, s.seed)
+    drawn, drawn_covers, drawn_meta = make_drawn_pool(s.n_drawn, s.seed + 1)
+    pool = torch.cat([world, drawn])
+    covers = np.concatenate([np.stack([cc.object_mask(im.permute(1, 2, 0).numpy())
+                                       for im in world]).astype(np.float32), drawn_covers])
     means, stds = encode_pool(base.vae, pool, dev)
+    crng = np.random.default_rng(s.seed + 2)
+
+    def condition(i: int) -> np.ndarray:
+        image = Image.fromarray(pool[i].permute(1, 2, 0).numpy())
+        if s.condition == "canny":
+            c = cc.training_condition(image, covers[i], crng, s.p_sketch)
+        else:
+            c = cc.make_condition(s.condition, image)
+        return np.asarray(c)[..., 0]
+
+    def prompt(i: int) -> str:
+        if i < len(scenes):
+            return scene_prompt(scenes[i], rng, s.p_empty, s.p_shuffle, s.p_color)
+        color, bg, kind = drawn_meta[i - len(scenes)]
+        return drawn_prompt(color, bg, kind, rng, s.p_empty)
     sf = base.vae.config.scaling_factor
     data_s = time.perf_counter() - t0
 
@@ -153,6 +267,7 @@ def train(settings: Settings, out: Path | None = None, base=None, accelerator=No
     noise_sched = tm.train_scheduler()
     n_t = noise_sched.config.num_train_timesteps
     ev = eval_set(s.n_eval, s.condition)
+    ev_drawn = drawn_eval_set(s.n_eval // 2)
     pipe = controlnet_pipeline(base, accelerator.unwrap_model(controlnet))
     losses, curve = [], []
 
@@ -160,13 +275,15 @@ def train(settings: Settings, out: Path | None = None, base=None, accelerator=No
         return {"settings": asdict(s), "steps_done": step, "device": str(dev),
                 "data_s": round(data_s, 1), "total_s": round(time.perf_counter() - t0, 1),
                 "threads": torch.get_num_threads(),
-                "eval": {"n": s.n_eval, "steps": 10, "scale": 1.0}, "adherence": curve,
+                "eval": {"n": s.n_eval, "n_drawn": s.n_eval // 2, "steps": 10, "scale": 1.0,
+                         "prompt": "colour + background only"}, "adherence": curve,
                 "loss": [[i + 12.5, round(float(np.mean(losses[i:i + 25])), 5)]
                          for i in range(0, len(losses), 25)]}
 
     def evaluate(step: int) -> None:
         controlnet.eval()
         m = measure(pipe, *ev[:3])
+        m["drawn_iou"] = measure(pipe, *ev_drawn[:3])["iou"]
         controlnet.train()
         curve.append({"step": step, **{k: round(v, 4) for k, v in m.items()}})
         if out is not None and step:  # a stopped run still leaves its last checkpoint
@@ -177,10 +294,11 @@ def train(settings: Settings, out: Path | None = None, base=None, accelerator=No
                disable=not accelerator.is_main_process)
     evaluate(0)
     for step in bar:
-        idx = rng.sample(range(len(scenes)), s.batch)
+        idx = rng.sample(range(len(pool)), s.batch)
         x0 = (means[idx] + stds[idx] * torch.randn_like(means[idx])).to(dev) * sf
-        cond = conds[idx].unsqueeze(1).expand(-1, 3, -1, -1).float().div(255).to(dev)
-        prompts = [scene_prompt(scenes[i], rng, s.p_empty, s.p_shuffle) for i in idx]
+        cond = (torch.from_numpy(np.stack([condition(i) for i in idx])).unsqueeze(1)
+                .expand(-1, 3, -1, -1).float().div(255).to(dev))
+        prompts = [prompt(i) for i in idx]
         ids = base.tokenizer(prompts, padding="max_length", truncation=True,
                              max_length=tm.MAX_LENGTH, return_tensors="pt").input_ids
         with torch.no_grad():
