@@ -87,6 +87,22 @@ def test_cli_evaluate(cli, fields, message, tmp_path, capsys, no_model_load):
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
 
 
+@pytest.mark.parametrize(("cli", "fields", "message"), BAD, ids=IDS)
+def test_cli_generate_many(cli, fields, message, tmp_path, capsys, no_model_load):
+    """Chapter 07's batch command: the same table, refused before any worker starts."""
+    opts = _options(cli)
+    prompt = opts[opts.index("--prompt") + 1]
+    rest = [o for i, o in enumerate(opts) if o != "--prompt" and opts[i - 1] != "--prompt"]
+    path = tmp_path / "p.jsonl"
+    lines = [json.dumps({"prompt": "a red circle"}), json.dumps({"prompt": prompt})]
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    assert main(["generate-many", "--prompts", str(path), "--out", str(out), *rest]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not out.exists() or list(out.iterdir()) == []  # no image, not even for the good line
+
+
 # The playground's widgets cannot even hold most bad values (sliders clamp steps, guidance
 # and size; the scheduler dropdown only lists the registry): what a learner can type is
 # the prompt and the seed, and those must come back as the one red line.
