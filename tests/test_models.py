@@ -101,7 +101,7 @@ def test_read_prompts_names_the_bad_line(tmp_path):
     assert read_prompts(f)[0]["expect"] == {"color": "red", "shape": "circle", "position": "left"}
 
 
-@pytest.mark.parametrize("args, fragment", [
+BAD_INPUTS = [
     (["generate", "--prompt", " "], "empty prompt"),
     (["generate", "--prompt", "red circle", "--model", "nope!"], "Unknown model"),
     (["generate", "--prompt", "red circle", "--scheduler", "eulr"], "Unknown scheduler"),
@@ -109,19 +109,57 @@ def test_read_prompts_names_the_bad_line(tmp_path):
     (["judge", "README.md"], "cannot read image"),
     (["judge", "no-such-file.png"], "cannot read image"),
     (["evaluate", "--prompts", "no-such-file.jsonl"], "file not found"),
-])
-def test_cli_bad_input_is_one_line_and_exit_2(args, fragment):
-    out = cli(*args)
-    assert out.returncode == 2, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], out.stderr
+]
+
+# One child process runs every bad-input command through the CLI's ``main`` (what
+# ``python -m recipes`` calls), each with its own captured stdout/stderr: the same
+# exit codes and messages as one process per command, without paying the torch +
+# diffusers import eight times. Anything written to the child's real stderr (a logging
+# handler bound at import, a crash) fails every case.
+CHILD = """
+import contextlib, io, json, sys, traceback
+from recipes.cli import main
+runs = []
+for argv in json.loads(sys.argv[1]):
+    err, out = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except Exception:
+            traceback.print_exc()
+            code = 1
+    runs.append({"returncode": code, "stderr": err.getvalue(), "stdout": out.getvalue()})
+print(json.dumps(runs))
+"""
 
 
-def test_cli_malformed_jsonl_names_the_line(tmp_path):
-    f = tmp_path / "bad.jsonl"
-    f.write_text('{"prompt": "red circle"}\n{oops\n', encoding="utf-8")
-    out = cli("evaluate", "--prompts", f)
-    assert out.returncode == 2 and "bad.jsonl:2" in out.stderr
+@pytest.fixture(scope="module")
+def bad_runs(tmp_path_factory):
+    """Every bad-input command's (returncode, stderr), from one child process."""
+    bad_jsonl = tmp_path_factory.mktemp("cli") / "bad.jsonl"
+    bad_jsonl.write_text('{"prompt": "red circle"}\n{oops\n', encoding="utf-8")
+    argvs = [args for args, _ in BAD_INPUTS] + [["evaluate", "--prompts", str(bad_jsonl)]]
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(argvs)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+    runs = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {tuple(argv): run for argv, run in zip(argvs[:-1], runs, strict=False)} | {
+        "malformed": runs[-1]}
+
+
+@pytest.mark.parametrize("args, fragment", BAD_INPUTS)
+def test_cli_bad_input_is_one_line_and_exit_2(bad_runs, args, fragment):
+    out = bad_runs[tuple(args)]
+    assert out["returncode"] == 2, out["stderr"]
+    lines = out["stderr"].strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], out
+
+
+def test_cli_malformed_jsonl_names_the_line(bad_runs):
+    out = bad_runs["malformed"]
+    assert out["returncode"] == 2 and "bad.jsonl:2" in out["stderr"], out
 
 
 def test_cli_judge_reads_a_render(tmp_path):
