@@ -12,7 +12,7 @@ NB ?= notebooks
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test times test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-en toy-model-zh toy-controlnet eval-toy eval-toy-zh bench mirror mirror-env serve playground test-browser toy-lora eval-lora
+.PHONY: setup lab test times test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-en toy-model-zh toy-controlnet eval-toy eval-toy-zh bench mirror mirror-env serve playground test-browser toy-lora eval-lora lora-experiments
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (creates .venv first if needed)"
@@ -25,6 +25,7 @@ help:
 	@echo "make toy-model-en  re-distil only the toy's English text encoder for free English (~15 min)"
 	@echo "make toy-controlnet  train the toy Canny ControlNet (recipes/assets/toy-canny)"
 	@echo "make toy-lora   train the star and ink LoRA adapters (recipes/assets/lora-*), then make eval-lora"
+	@echo "make lora-experiments  LoRA rank sweep and few-shot runs -> results/lora_experiments.json"
 	@echo "make toy-model-zh  align a Chinese text encoder to the toy SD (toy-zh, minutes on a CPU)"
 	@echo "make eval-toy-zh   judge accuracy of toy-zh on 300 Chinese prompts per phrasing"
 	@echo "make eval-toy   judge accuracy of the toy model before/after distillation, 300 prompts per phrasing"
@@ -111,6 +112,9 @@ eval-lora: $(STAMP)
 		HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy --prompts results/prompts_lora_$$set.jsonl \
 			--steps 25 --guidance 7.5 --seed 0 $$( [ $$lora = none ] || echo --lora $$lora ) \
 			| tail -n 1 | tee results/lora_eval_$${lora}_on_$$set.json || exit 1; done
+
+lora-experiments: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.lora.experiments
 
 # Before = the pre-distillation text encoder (toy-clip's text tower) with the same UNet/VAE;
 # after = the shipped toy. free_handwritten is a hand-written set that training never reads.

@@ -66,13 +66,16 @@ def test_concept_items_have_known_answers():
 
 def test_seconds_long_training_saves_a_loadable_adapter(tmp_path):
     from diffusers import StableDiffusionPipeline
+    from peft.utils import get_peft_model_state_dict
 
     from recipes.toy.model import ASSETS
 
-    settings = LT.LoraSettings(concept="star", rank=2, alpha=2, steps=3, batch=4, n_images=8)
-    unet, losses, _ = LT.train_lora(settings, progress=False)
-    assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses)))
-    out = LT.save_adapter(unet, tmp_path / "lora-test", settings, losses, 1.0)
+    settings = LT.LoraSettings(concept="star", rank=2, alpha=2, steps=3, batch=4, n_images=8,
+                               text_encoder_rank=2)
+    assert {"to_q", "conv1"} <= set(settings.target_modules)  # attention and convolutions
+    result = LT.train_lora(settings, progress=False)
+    assert len(result.losses) == 3 and all(torch.isfinite(torch.tensor(result.losses)))
+    out = LT.save_adapter(result, tmp_path / "lora-test", settings)
     weights = out / L.WEIGHT_NAME
     assert weights.is_file() and json.loads((out / "train_log.json").read_text())["loss"]
     assert L.check_lora_file(weights) == weights
@@ -81,7 +84,14 @@ def test_seconds_long_training_saves_a_loadable_adapter(tmp_path):
     before = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
     specs = L.resolve_specs([f"{out}:0.5"])
     L.apply_loras(pipe, specs)
-    assert pipe.get_list_adapters() == {"unet": ["lora_test"]}
+    assert pipe.get_list_adapters() == {"unet": ["lora_test"], "text_encoder": ["lora_test"]}
+    # Every trained tensor arrives, attention and convolution alike (a file mixing diffusers'
+    # and peft's key names loads only one half, silently).
+    for model, trained in ((pipe.unet, result.unet), (pipe.text_encoder, result.text_encoder)):
+        want = get_peft_model_state_dict(trained)
+        got = get_peft_model_state_dict(model, adapter_name="lora_test")
+        assert got.keys() == want.keys()
+        assert all(torch.equal(got[k], want[k].half().float()) for k in want)  # saved as fp16
     pipe.fuse_lora()
     pipe.unfuse_lora()
     pipe.unload_lora_weights()
@@ -102,5 +112,61 @@ def test_shipped_adapter(name):
     assert weights.stat().st_size <= 2 * 1024 * 1024
     assert L.resolve(name) == str(weights)
     log = json.loads((L.SHIPPED[name] / "train_log.json").read_text())
-    shipped = {**vars(LT.LoraSettings(concept=name)), "target_modules": list(LT.TARGET_MODULES)}
+    recipe = LT.shipped_settings(name)
+    shipped = {**vars(recipe), "target_modules": list(recipe.target_modules)}
     assert log["settings"] == shipped, "shipped adapter no longer matches make toy-lora's recipe"
+
+
+def test_count_recompiles_counts_graphs_not_calls():
+    from recipes.lora.measure import count_recompiles
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.lin(x).relu() * 2
+
+    layer = Tiny()
+    count = count_recompiles(layer)
+    assert isinstance(layer, Tiny)  # compiled in place: the class is kept
+    layer(torch.randn(2, 4))
+    layer(torch.randn(2, 4))
+    assert count() == 1  # the second call reuses the graph
+    layer(torch.randn(3, 2, 4))  # a new input rank fails a guard: one recompilation
+    assert count() == 2
+    torch._dynamo.reset()
+
+
+def test_vae_ceiling_judges_round_tripped_renders():
+    from diffusers import AutoencoderKL
+
+    from recipes.lora.measure import vae_ceiling
+    from recipes.toy.model import ASSETS
+
+    vae = AutoencoderKL.from_pretrained(ASSETS / "toy" / "vae").eval()
+    base = vae_ceiling(vae, "base", n=8)
+    assert "style" not in base and base["shape"] >= 0.75 and base["color"] >= 0.75
+    assert "style" in vae_ceiling(vae, "ink", n=4)
+
+
+def test_quiet_lora_warnings_drops_only_the_two_known_messages(caplog):
+    import logging
+    import warnings
+
+    L.quiet_lora_warnings()
+    logger = logging.getLogger("diffusers.loaders.lora_base")
+    with caplog.at_level(logging.WARNING, logger="diffusers.loaders.lora_base"):
+        for model in ("CLIPTextModel", "BertModel"):
+            logger.warning(f"No LoRA keys associated to {model} found with the "
+                           "prefix='text_encoder'. This is safe to ignore ...")
+        logger.warning("something else went wrong")
+    assert [r.getMessage() for r in caplog.records] == ["something else went wrong"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        L.quiet_lora_warnings()  # filters are re-added after simplefilter reset them
+        warnings.warn("Already found a `peft_config` attribute in the model.", UserWarning,
+                      stacklevel=1)
+        warnings.warn("another warning", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["another warning"]

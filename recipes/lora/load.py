@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,19 +124,26 @@ def resolve_specs(texts: list[str] | None) -> list[LoraSpec]:
 
 class _DropUnetOnly(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "No LoRA keys associated to CLIPTextModel" not in record.getMessage()
+        message = record.getMessage()  # CLIPTextModel for toy, BertModel for toy-zh
+        return not (message.startswith("No LoRA keys associated to")
+                    and "prefix='text_encoder'" in message)
 
 
-def quiet_unet_only_warning() -> None:
-    """Drop diffusers' warning that a UNet-only LoRA has no text-encoder keys (idempotent).
+def quiet_lora_warnings() -> None:
+    """Drop two messages every multi-adapter LoRA session gets, and nothing else (idempotent).
 
-    The shipped adapters train the UNet only, so the text encoder has nothing to
-    load; diffusers says so on every ``load_lora_weights`` with a link to file an
-    issue. Only this exact message is dropped.
+    - diffusers' warning that a UNet-only LoRA has no text-encoder keys (the
+      shipped adapters train the UNet only), with a link to file an issue,
+      whatever the text encoder's class;
+    - peft's ``Already found a `peft_config` attribute in the model`` warning,
+      given for every second adapter loaded into one model: loading several
+      named adapters is what ``set_adapters`` is for.
     """
     logger = logging.getLogger("diffusers.loaders.lora_base")
     if not any(isinstance(f, _DropUnetOnly) for f in logger.filters):
         logger.addFilter(_DropUnetOnly())
+    warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute",
+                            category=UserWarning)
 
 
 def apply_loras(pipe, specs: list[LoraSpec], fuse: bool = False):
@@ -147,7 +155,7 @@ def apply_loras(pipe, specs: list[LoraSpec], fuse: bool = False):
     A file made for another model (different layer names or shapes) raises
     ``LoraError`` naming the adapter, instead of diffusers' long report.
     """
-    quiet_unet_only_warning()
+    quiet_lora_warnings()
     for spec in specs:
         try:
             pipe.load_lora_weights(spec.source, adapter_name=spec.adapter_name)
