@@ -91,7 +91,7 @@ toy-model-en: $(STAMP)
 
 # Chapter 05: the toy Canny ControlNet (base model frozen; timing in recipes/assets/toy-canny/train_log.json).
 toy-controlnet: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.controlnet.train --condition canny --threads 1 --out recipes/assets/toy-canny
+	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.controlnet.train --condition canny --out recipes/assets/toy-canny
 
 toy-model-zh: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toy.zh --out recipes/assets/toy-zh

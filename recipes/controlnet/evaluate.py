@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=25, help="denoising steps (default: 25)")
     p.add_argument("--scales", default="0,1", help="comma-separated scales (default: 0,1)")
     p.add_argument("--seed", type=int, default=2024, help="scene seed (default: 2024)")
+    p.add_argument("--guidance", type=float, default=7.5,
+                   help="classifier-free guidance scale (default: 7.5, the pipeline's)")
     p.add_argument("--prompt", choices=("color", "full"), default="color",
                    help="color: colour + background only; full: the scene's caption "
                         "(default: color), e.g. --prompt full")
@@ -111,15 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     rows, drawn = [], []
     for scale in (float(s) for s in args.scales.split(",")):
         r = evaluate_control(pipe, prompts, conds, masks, scenes, steps=args.steps, scale=scale,
-                             progress=True)
+                             progress=True, guidance_scale=args.guidance)
         rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()
                      if k not in ("images", "ious")})
         if args.drawn:
-            d = evaluate_drawn(pipe, *drawn_eval_set(args.drawn), steps=args.steps, scale=scale)
+            d = evaluate_drawn(pipe, *drawn_eval_set(args.drawn), steps=args.steps, scale=scale,
+                               guidance_scale=args.guidance)
             drawn.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()
                           if k != "images"})
     result = {"controlnet": args.controlnet, "model": args.model, "seed": args.seed,
-              "prompt": args.prompt, "example_prompt": prompts[0], "rows": rows}
+              "guidance": args.guidance, "prompt": args.prompt, "example_prompt": prompts[0],
+              "rows": rows}
     if drawn:
         result["drawn"] = drawn
     print(json.dumps(result))

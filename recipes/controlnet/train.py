@@ -7,7 +7,7 @@ training starts from exactly the base model. The loss is the base model's own
 (MSE on its v-prediction target, min-SNR weighted). Captions are dropped to ""
 half of the time, as in the paper, so control also works with an empty prompt.
 
-Three choices are the toy's own and are measured in chapter 05:
+Four choices are the toy's own and are measured in chapter 05:
 - The conditioning encoder downsamples 4× (channels 16, 32, 64) because the toy
   VAE does; diffusers' default (16, 32, 96, 256) downsamples 8× and would not fit
   the 16×16 latents.
@@ -24,6 +24,13 @@ Three choices are the toy's own and are measured in chapter 05:
   with a drawn outline types), the true caption, or one with shape, position and
   size scrambled, so geometry comes from the control when prompt and control
   disagree.
+- A finishing phase (the last ``finish_steps``) samples timesteps uniformly at a
+  lower learning rate and, on half of the batches, adds a guided loss: the
+  empty-prompt branch runs with the same control and the classifier-free-guided
+  prediction at a random scale in [1, 9] must match the target too. Without it
+  guidance 7.5 inflated the outline (small shapes came out 1.4× their area, IoU
+  0.75 on the chapter's 100 scenes vs 0.82 at guidance 3): the empty-prompt
+  branch drew a smaller, softer object and CFG extrapolated the difference.
 
 Adherence (object-mask IoU on fixed scenes) is measured during training and
 written to ``train_log.json`` beside the weights, to show when control appears.
@@ -60,7 +67,7 @@ class Settings:
     condition: str = "canny"
     n_images: int = 3000
     n_drawn: int = 3000
-    steps: int = 1200
+    steps: int = 1900
     batch: int = 16
     lr: float = 5e-4
     p_empty: float = 0.3
@@ -70,6 +77,10 @@ class Settings:
     eval_every: int = 100
     n_eval: int = 16
     seed: int = 0
+    finish_steps: int = 700
+    finish_lr: float = 2e-4
+    p_cfg: float = 0.5
+    cfg_scale: float = 9.0
 
 
 def build_controlnet(unet, conditioning_channels: int = 3):
@@ -294,6 +305,10 @@ def train(settings: Settings, out: Path | None = None, base=None, accelerator=No
                disable=not accelerator.is_main_process)
     evaluate(0)
     for step in bar:
+        finishing = step >= s.steps - s.finish_steps
+        if step == s.steps - s.finish_steps:
+            for group in opt.param_groups:
+                group["lr"] = s.finish_lr
         idx = rng.sample(range(len(pool)), s.batch)
         x0 = (means[idx] + stds[idx] * torch.randn_like(means[idx])).to(dev) * sf
         cond = (torch.from_numpy(np.stack([condition(i) for i in idx])).unsqueeze(1)
@@ -304,17 +319,31 @@ def train(settings: Settings, out: Path | None = None, base=None, accelerator=No
         with torch.no_grad():
             text = base.text_encoder(ids.to(dev))[0]
         noise = torch.randn_like(x0)
-        # T2I-Adapter's cubic sampling: t = (1 - u^3) T puts ~80% of steps in the noisier half.
+        # T2I-Adapter's cubic sampling: t = (1 - u^3) T puts ~80% of steps in the noisier half,
+        # where outline and place are decided; the finishing phase samples t uniformly.
         u = torch.rand(s.batch, device=dev)
-        t = ((1 - u ** 3) * n_t).long().clamp(0, n_t - 1)
+        t = ((1 - u ** (1 if finishing else 3)) * n_t).long().clamp(0, n_t - 1)
         noisy = noise_sched.add_noise(x0, noise, t)
         down, mid = controlnet(noisy, t, text, controlnet_cond=cond, return_dict=False)
         pred = base.unet(noisy, t, text, down_block_additional_residuals=down,
                          mid_block_additional_residual=mid).sample
         snr = compute_snr(noise_sched, t)
         weight = torch.clamp(snr, max=5.0) / (snr + 1)
-        loss = (F.mse_loss(pred, noise_sched.get_velocity(x0, noise, t), reduction="none")
-                .mean(dim=(1, 2, 3)) * weight).mean()
+        target = noise_sched.get_velocity(x0, noise, t)
+        loss = v_loss(pred, target, weight)
+        if finishing and rng.random() < s.p_cfg:
+            # Guided loss: the empty-prompt branch runs too (same control), and the
+            # classifier-free-guided prediction at a random scale in [1, cfg_scale] must also
+            # match the target. The plain loss keeps the prompted branch on the data; this one
+            # pulls the empty-prompt branch's outline onto it, so guidance does not inflate it.
+            empty = base.text_encoder(base.tokenizer(
+                [""] * s.batch, padding="max_length", max_length=tm.MAX_LENGTH,
+                return_tensors="pt").input_ids.to(dev))[0]
+            down_u, mid_u = controlnet(noisy, t, empty, controlnet_cond=cond, return_dict=False)
+            pred_u = base.unet(noisy, t, empty, down_block_additional_residuals=down_u,
+                               mid_block_additional_residual=mid_u).sample
+            w = 1 + (s.cfg_scale - 1) * torch.rand(s.batch, 1, 1, 1, device=dev)
+            loss = loss + v_loss(pred_u + w * (pred - pred_u), target, weight)
         accelerator.backward(loss)
         torch.nn.utils.clip_grad_norm_(controlnet.parameters(), 1.0)
         opt.step()
@@ -327,6 +356,11 @@ def train(settings: Settings, out: Path | None = None, base=None, accelerator=No
     if out is not None:
         save(controlnet, Path(out), log)
     return controlnet, log
+
+
+def v_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Per-sample MSE on the v target, weighted per sample (min-SNR), averaged."""
+    return (F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3)) * weight).mean()
 
 
 def save(controlnet, out: Path, log: dict) -> Path:
