@@ -12,7 +12,7 @@ NB ?= notebooks
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test times test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-en toy-model-zh toy-controlnet eval-toy eval-toy-zh bench mirror mirror-env serve playground test-browser toy-lora eval-lora lora-experiments
+.PHONY: setup lab test times test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-en toy-model-zh toy-controlnet toy-controlnet-region eval-toy eval-toy-zh bench mirror mirror-env serve playground test-browser toy-lora eval-lora lora-experiments
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (creates .venv first if needed)"
@@ -24,6 +24,7 @@ help:
 	@echo "make toy-model  train the toy Stable Diffusion + toy CLIP from scratch (~1 h on 2 CPU cores)"
 	@echo "make toy-model-en  re-distil only the toy's English text encoder for free English (~15 min)"
 	@echo "make toy-controlnet  train the toy Canny ControlNet (recipes/assets/toy-canny)"
+	@echo "make toy-controlnet-region  train the toy region-mask ControlNet (recipes/assets/toy-region)"
 	@echo "make toy-lora   train the star and ink LoRA adapters (recipes/assets/lora-*), then make eval-lora"
 	@echo "make lora-experiments  LoRA rank sweep and few-shot runs -> results/lora_experiments.json"
 	@echo "make toy-model-zh  align a Chinese text encoder to the toy SD (toy-zh, minutes on a CPU)"
@@ -92,6 +93,9 @@ toy-model-en: $(STAMP)
 # Chapter 05: the toy Canny ControlNet (base model frozen; timing in recipes/assets/toy-canny/train_log.json).
 toy-controlnet: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.controlnet.train --condition canny --out recipes/assets/toy-canny
+
+toy-controlnet-region: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.controlnet.train --condition region --out recipes/assets/toy-region
 
 toy-model-zh: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toy.zh --out recipes/assets/toy-zh

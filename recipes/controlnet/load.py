@@ -38,7 +38,8 @@ def resolve_controlnet(name_or_path: str | Path) -> str:
         folder, kind = SHORT_NAMES[text]
         if not (folder / "config.json").is_file():
             raise ControlNetNotAvailable(
-                f"The {text!r} weights are not in {folder}; run `make toy-controlnet` "
+                f"The {text!r} weights are not in {folder}; run `make toy-controlnet"
+                f"{'-region' if kind == 'region' else ''}` "
                 "(or `git checkout -- recipes/assets`) to restore them.")
         return str(folder)
     path = Path(text).expanduser()

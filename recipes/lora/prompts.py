@@ -42,17 +42,25 @@ def concept_items(concept: str, n: int, seed: int = 0, lang: str = "en") -> list
 
 def training_records(concept: str, n: int, seed: int = 0, size: int = 64,
                      prior_fraction: float = 0.5,
-                     langs: Sequence[str] = ("en",)) -> list[tc.Record]:
+                     langs: Sequence[str] = ("en",), small_share: float = 0.0
+                     ) -> list[tc.Record]:
     """Render ``n`` captioned images: the concept, mixed with base-world images.
 
     A share ``prior_fraction`` of the images is plain base world (prior
     preservation: the adapter keeps seeing what the base model already draws,
-    so it learns the new word without forgetting the old ones).
+    so it learns the new word without forgetting the old ones). ``small_share``
+    > 0 makes that share of the concept images small objects (0: as drawn, ~half).
     """
     n_prior = round(n * prior_fraction)
     spec = CONCEPTS[concept]
-    new = tc.make_dataset(n - n_prior, seed=seed, size=size, lang=tuple(langs),
-                          shapes=spec["shapes"], styles=spec["styles"])
+    n_new = n - n_prior
+    new = tc.make_dataset(n_new * (3 if small_share else 1), seed=seed, size=size,
+                          lang=tuple(langs), shapes=spec["shapes"], styles=spec["styles"])
+    if small_share:
+        small = [r for r in new if r.scene.size == "small"]
+        large = [r for r in new if r.scene.size != "small"]
+        k = min(round(n_new * small_share), len(small))
+        new = small[:k] + large[:n_new - k]
     prior = tc.make_dataset(n_prior, seed=seed + 7919, size=size, lang=tuple(langs)) \
         if n_prior else []
     records = new + prior
