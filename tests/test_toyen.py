@@ -99,30 +99,57 @@ def teacher():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from transformers import CLIPTokenizer
-
-    return CLIPTokenizer.from_pretrained(tm.TOY_DIR / "tokenizer")
+    return en.load_teacher_tokenizer()
 
 
 def test_distill_lowers_the_loss_from_the_teacher(tokenizer, teacher):
     scenes = en.all_scenes()[::97]
-    sizes = en.Sizes(steps=12, batch=8, lr=1e-3)
-    student, losses = en.distill(tokenizer, teacher, sizes=sizes, progress=False, scenes=scenes)
+    sizes = en.Sizes(steps=12, batch=8, lr=1e-3, merges=50)
+    student, student_tok, losses = en.distill(tokenizer, teacher, sizes=sizes, progress=False,
+                                              scenes=scenes)
     assert len(losses) == 12 and sum(losses[-4:]) < sum(losses[:4])
     assert not any(p.requires_grad for p in teacher.parameters())
     assert student is not teacher
+    assert student.get_input_embeddings().num_embeddings == len(student_tok) > len(tokenizer)
+
+
+def test_extended_tokenizer_keeps_the_templates_and_shortens_free_english(tokenizer):
+    new, pieces = en.extend_tokenizer(tokenizer, en.grammar_corpus(n=3000), 300)
+    assert len(new) > len(tokenizer) and min(pieces) == len(tokenizer)
+    rng = random.Random(0)
+    for scene in en.all_scenes()[::7]:
+        # The base BPE was learned from the base world (no star, no ink style).
+        if scene.style == "plain" and scene.shape in tw.BASE_SHAPES:
+            text = tc.caption(scene, "en", rng)
+            assert new(text).input_ids == tokenizer(text).input_ids, text
+    free = [t for _, t in _free("train", 200)]
+    assert en.eos_positions(new, free).float().mean() < 0.8 * en.eos_positions(
+        tokenizer, free).float().mean()
+    # Each new token stands for the old tokens it replaces.
+    token = new.convert_ids_to_tokens(min(pieces))
+    assert tokenizer.convert_tokens_to_string(tokenizer.convert_ids_to_tokens(
+        pieces[min(pieces)])) == new.convert_tokens_to_string([token])
+
+
+def test_shifted_target_puts_the_canonical_states_after_the_prompt():
+    states, empty = torch.randn(77, 4), torch.randn(77, 4)
+    out = en.shifted_target(states, empty, eos=10)
+    assert torch.equal(out[0], states[0]) and torch.equal(out[1:11], empty[1:11])
+    assert torch.equal(out[11:], states[1:67])
 
 
 def test_teacher_pipeline_is_the_pre_distillation_model(tmp_path, teacher, tokenizer):
-    from transformers import CLIPTextModel
+    from transformers import CLIPTextModel, CLIPTokenizer
 
     from recipes.toy.zh import encode
 
     out = en.save_teacher_pipeline(tmp_path / "before")
     assert (out / "unet").is_symlink() and not (out / "text_encoder").is_symlink()
     loaded = CLIPTextModel.from_pretrained(out / "text_encoder").eval()
+    loaded_tok = CLIPTokenizer.from_pretrained(out / "tokenizer")
+    assert len(loaded_tok) == len(tokenizer)
     with torch.no_grad():
-        a = encode(tokenizer, loaded, ["a big red ball, black bg"])
+        a = encode(loaded_tok, loaded, ["a big red ball, black bg"])
         b = encode(tokenizer, teacher, ["a big red ball, black bg"])
     assert torch.equal(a, b)
 

@@ -103,15 +103,6 @@ def controlnet_pipeline(base, controlnet):
     return pipe
 
 
-COLOR_TEMPLATES: dict[str, tuple[str, ...]] = {
-    "en": ("a {color} shape on a {bg} background", "a {color} object, {bg} background",
-           "{color} on {bg}", "a {color} figure against a {bg} background",
-           "a {color} {shape} on a {bg} background"),
-    "zh": ("{bg}背景上的一个{color}图形", "{color}物体，{bg}背景", "{bg}底{color}图案",
-           "一个{color}的形状，{bg}背景", "{bg}背景上的一个{color}{shape}"),
-}
-
-
 def color_prompt(color: str, background: str, lang: str = "en", shape: str | None = None,
                  rng: random.Random | None = None) -> str:
     """A prompt that names only colour and background (plus ``shape`` when it is a world shape).
@@ -123,7 +114,7 @@ def color_prompt(color: str, background: str, lang: str = "en", shape: str | Non
     words = tw.ZH if lang == "zh" else None
     c = words["color"][color].removesuffix("色") + "色" if words else color
     bg = words["background"][background].removesuffix("色") + "色" if words else background
-    tpls = COLOR_TEMPLATES[lang]
+    tpls = tc.COLOR_TEMPLATES[lang]
     if shape is not None:
         tpl = tpls[-1]
         sh = words["shape"][shape] if words else shape

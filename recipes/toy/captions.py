@@ -82,6 +82,16 @@ STYLE_TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     "zh": {"ink": ("水墨画：{c}", "{c}，水墨风格", "{c}，水墨画", "一幅水墨画，{c}")},
 }
 
+# Prompts that name only colour and background (ControlNet's: outline and place come from
+# the control image); the English encoder is trained to keep them too.
+COLOR_TEMPLATES: dict[str, tuple[str, ...]] = {
+    "en": ("a {color} shape on a {bg} background", "a {color} object, {bg} background",
+           "{color} on {bg}", "a {color} figure against a {bg} background",
+           "a {color} {shape} on a {bg} background"),
+    "zh": ("{bg}背景上的一个{color}图形", "{color}物体，{bg}背景", "{bg}底{color}图案",
+           "一个{color}的形状，{bg}背景", "{bg}背景上的一个{color}{shape}"),
+}
+
 # Extra words only the parser knows (never produced by captions): sane synonyms.
 _PARSE_EXTRA: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {
     "en": {

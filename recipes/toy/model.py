@@ -158,3 +158,10 @@ def save_pipeline(path: str | Path, *, vae, text_encoder, tokenizer, unet, sched
     path = Path(path)
     pipe.save_pretrained(path, safe_serialization=True)
     return path
+
+
+def encode(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
+    """Token states exactly as ``StableDiffusionPipeline.encode_prompt`` computes them."""
+    ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
+                    truncation=True, return_tensors="pt").input_ids
+    return text_encoder(ids.to(text_encoder.device))[0]

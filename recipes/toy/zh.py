@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from recipes.toy import captions as tc
 from recipes.toy import model as tm
 from recipes.toy import world as tw
+from recipes.toy.model import encode  # noqa: F401 (notebook 04 calls toyzh.encode)
 
 TOY_ZH_DIR = tm.ASSETS / "toy-zh"
 # Same width as the UNet's cross-attention (and the teacher), as a real swap would need.
@@ -157,13 +158,6 @@ def base_scenes() -> list[tw.Scene]:
     keys = ("shape", "color", "position", "size", "background")
     return [tw.Scene(**dict(zip(keys, combo, strict=True)))
             for combo in itertools.product(*(tw.ATTRIBUTES[k] for k in keys))]
-
-
-def encode(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
-    """Token states exactly as ``StableDiffusionPipeline.encode_prompt`` computes them."""
-    ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
-                    truncation=True, return_tensors="pt").input_ids
-    return text_encoder(ids.to(text_encoder.device))[0]
 
 
 @torch.no_grad()
@@ -283,7 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = Sizes(**{f: getattr(args, f) for f in asdict(Sizes())})
     t0 = time.perf_counter()
+    from recipes.toy import en
+
     pipe = StableDiffusionPipeline.from_pretrained(args.teacher, use_safetensors=True)
+    # The teacher is the base text tower (toy-clip's), not the free-English student now in
+    # toy/text_encoder: toy-zh rebuilds the same way before and after `make toy-model-en`.
+    pipe.text_encoder, pipe.tokenizer = en.load_teacher(), en.load_teacher_tokenizer()
     tokenizer = build_tokenizer()
     student, losses = distill(pipe, tokenizer, sizes=sizes)
     seconds = round(time.perf_counter() - t0, 1)
