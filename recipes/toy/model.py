@@ -165,3 +165,10 @@ def encode(tokenizer, text_encoder, prompts: list[str]) -> torch.Tensor:
     ids = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length,
                     truncation=True, return_tensors="pt").input_ids
     return text_encoder(ids.to(text_encoder.device))[0]
+
+
+@torch.no_grad()
+def encode_many(tokenizer, text_encoder, prompts: list[str], batch: int = 256) -> torch.Tensor:
+    """``encode`` in batches, as float32 on the CPU (distillation targets)."""
+    return torch.cat([encode(tokenizer, text_encoder, prompts[i:i + batch]).float().cpu()
+                      for i in range(0, len(prompts), batch)])

@@ -164,9 +164,8 @@ def base_scenes() -> list[tw.Scene]:
 def teacher_targets(pipe, scenes: list[tw.Scene]) -> tuple[torch.Tensor, torch.Tensor]:
     """The teacher's 77 states for each scene's canonical English caption, and for ""."""
     captions = [tc.caption(s, "en") for s in scenes]
-    states = torch.cat([encode(pipe.tokenizer, pipe.text_encoder, captions[i:i + 128])
-                        for i in range(0, len(captions), 128)])
-    return states.float().cpu(), encode(pipe.tokenizer, pipe.text_encoder, [""]).float().cpu()[0]
+    states = tm.encode_many(pipe.tokenizer, pipe.text_encoder, captions + [""])
+    return states[:-1], states[-1]
 
 
 def augment_zh(text: str, rng: random.Random, filler: list[str]) -> str:
