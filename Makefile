@@ -12,7 +12,7 @@ NB ?= notebooks
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test times test-gpu test-unit test-notebooks lint execute clean help toy-model toy-model-en toy-model-zh toy-controlnet toy-controlnet-region eval-toy eval-toy-zh bench mirror mirror-env serve playground test-browser toy-lora eval-lora lora-experiments
+.PHONY: setup lab test times test-gpu test-unit test-notebooks lint execute clean help toy-model toy-vae toy-model-en toy-model-zh toy-controlnet toy-controlnet-region eval-toy eval-toy-zh bench mirror mirror-env serve playground test-browser toy-lora eval-lora lora-experiments
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (creates .venv first if needed)"
@@ -23,6 +23,7 @@ help:
 	@echo "make lint       ruff over recipes/, tests/, tools/ and notebooks"
 	@echo "make toy-model  train the toy Stable Diffusion + toy CLIP from scratch (~1 h on 2 CPU cores)"
 	@echo "make toy-model-en  re-distil only the toy's English text encoder for free English (~15 min)"
+	@echo "make toy-vae    fine-tune only the toy VAE decoder on base + star + ink renders (~10 min)"
 	@echo "make toy-controlnet  train the toy Canny ControlNet (recipes/assets/toy-canny)"
 	@echo "make toy-controlnet-region  train the toy region-mask ControlNet (recipes/assets/toy-region)"
 	@echo "make toy-lora   train the star and ink LoRA adapters (recipes/assets/lora-*), then make eval-lora"
@@ -83,9 +84,15 @@ execute: $(STAMP)
 toy-model: $(STAMP)
 	$(BIN)/python -m recipes.toy.train --out recipes/assets
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toy.en
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toy.decoder
 	$(MAKE) eval-toy
 
-# Only the last step of toy-model: distil toy/text_encoder (+ a tokenizer that knows the
+# One step of toy-model: fine-tune the VAE decoder on base, star and ink renders (encoder
+# frozen, latent space unchanged; recipes/toy/decoder.py). Refuses a decoder it already tuned.
+toy-vae: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toy.decoder
+
+# Only the distillation step of toy-model: distil toy/text_encoder (+ a tokenizer that knows the
 # grammar's words) for free English; teacher: toy-clip's text tower (recipes/toy/en.py).
 toy-model-en: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toy.en

@@ -104,6 +104,40 @@ def test_seconds_long_training_saves_a_loadable_adapter(tmp_path):
     assert any(not torch.equal(before[k], fused[k]) for k in before)
 
 
+def test_text_encoder_lora_hotswaps_and_is_refused_by_toy_zh(tmp_path):
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import save_file
+
+    from recipes.toy.model import ASSETS
+
+    settings = LT.LoraSettings(concept="star", rank=2, alpha=2, steps=1, batch=4, n_images=8,
+                               text_encoder_rank=2)
+    out = LT.save_adapter(LT.train_lora(settings, progress=False), tmp_path / "a", settings)
+    first = out / L.WEIGHT_NAME
+    parts = L.split_lora(first)
+    assert set(parts) == {"unet", "text_encoder"} and all(parts.values())
+    second = tmp_path / "b.safetensors"  # same layers, other weights
+    save_file({f"{c}.{k}": 2 * v for c, sd in parts.items() for k, v in sd.items()}, second)
+
+    zh = StableDiffusionPipeline.from_pretrained(ASSETS / "toy-zh", safety_checker=None)
+    with pytest.raises(L.LoraError, match="text encoder this model does not have"):
+        L.apply_loras(zh, L.resolve_specs([str(first)]))
+    assert not zh.get_list_adapters()  # refused before anything was loaded
+
+    pipe = StableDiffusionPipeline.from_pretrained(ASSETS / "toy", safety_checker=None)
+    pipe.enable_lora_hotswap(target_rank=2)
+    pipe.load_lora_weights(str(first), adapter_name="style")
+    with pytest.raises(ValueError, match="not supported for text encoders"):
+        pipe.load_lora_weights(str(second), adapter_name="style", hotswap=True)
+    L.hotswap_lora(pipe, second, "style")
+    assert pipe.get_list_adapters() == {"unet": ["style"], "text_encoder": ["style"]}
+    for model, part in ((pipe.unet, "unet"), (pipe.text_encoder, "text_encoder")):
+        name, want = next((k, v) for k, v in parts[part].items() if "lora_B" in k)
+        suffix = name.replace(".weight", ".style.weight")
+        got = next(p for n, p in model.named_parameters() if n.endswith(suffix))
+        assert torch.allclose(got.float(), 2 * want.float()), part
+
+
 @pytest.mark.parametrize("name", sorted(L.SHIPPED))
 def test_shipped_adapter(name):
     weights = L.SHIPPED[name] / L.WEIGHT_NAME
@@ -151,7 +185,7 @@ def test_vae_ceiling_judges_round_tripped_renders():
     assert "style" in vae_ceiling(vae, "ink", n=4)
 
 
-def test_quiet_lora_warnings_drops_only_the_two_known_messages(caplog):
+def test_quiet_lora_warnings_drops_only_the_known_messages(caplog):
     import logging
     import warnings
 
@@ -170,3 +204,12 @@ def test_quiet_lora_warnings_drops_only_the_two_known_messages(caplog):
                       stacklevel=1)
         warnings.warn("another warning", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["another warning"]
+    peft_logger = logging.getLogger("transformers.integrations.peft")
+    head = "CLIPTextModel LOAD REPORT from: None\nKey | Status |\n---|---|\n"
+    spurious = head + "encoder.layers.{0, 1}.self_attn.k_proj.lora_A.star.weight | MISSING |\n"
+    real = head + "encoder.layers.0.self_attn.k_proj.weight | MISSING |\n"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="transformers.integrations.peft"):
+        peft_logger.warning(spurious)
+        peft_logger.warning(real)  # a base weight missing is a real problem: kept
+    assert [r.getMessage() for r in caplog.records] == [real]

@@ -129,19 +129,39 @@ class _DropUnetOnly(logging.Filter):
                     and "prefix='text_encoder'" in message)
 
 
+class _DropAdapterMissingReport(logging.Filter):
+    """transformers 5 reports every text-encoder LoRA tensor as MISSING after loading it.
+
+    The tensors do arrive (tests/test_lora.py compares them with the file); the
+    report is dropped only when every row it lists is a LoRA tensor marked MISSING.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "LOAD REPORT" not in message:
+            return True
+        rows = [ln for ln in message.splitlines() if "|" in ln and ".weight" in ln]
+        return not rows or not all(".lora_" in ln and "MISSING" in ln for ln in rows)
+
+
 def quiet_lora_warnings() -> None:
-    """Drop two messages every multi-adapter LoRA session gets, and nothing else (idempotent).
+    """Drop three messages LoRA sessions get, and nothing else (idempotent).
 
     - diffusers' warning that a UNet-only LoRA has no text-encoder keys (the
-      shipped adapters train the UNet only), with a link to file an issue,
+      live adapter of chapter 06 trains the UNet only), with a link to file an issue,
       whatever the text encoder's class;
     - peft's ``Already found a `peft_config` attribute in the model`` warning,
       given for every second adapter loaded into one model: loading several
-      named adapters is what ``set_adapters`` is for.
+      named adapters is what ``set_adapters`` is for;
+    - transformers' load report that lists a text-encoder adapter's own tensors
+      as MISSING right after loading them (``_DropAdapterMissingReport``).
     """
     logger = logging.getLogger("diffusers.loaders.lora_base")
     if not any(isinstance(f, _DropUnetOnly) for f in logger.filters):
         logger.addFilter(_DropUnetOnly())
+    peft_logger = logging.getLogger("transformers.integrations.peft")
+    if not any(isinstance(f, _DropAdapterMissingReport) for f in peft_logger.filters):
+        peft_logger.addFilter(_DropAdapterMissingReport())
     warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute",
                             category=UserWarning)
 
@@ -157,6 +177,7 @@ def apply_loras(pipe, specs: list[LoraSpec], fuse: bool = False):
     """
     quiet_lora_warnings()
     for spec in specs:
+        _check_text_encoder_part(pipe, spec)
         try:
             pipe.load_lora_weights(spec.source, adapter_name=spec.adapter_name)
         except Exception as exc:  # noqa: BLE001  (diffusers/peft raise many types here)
@@ -172,6 +193,27 @@ def apply_loras(pipe, specs: list[LoraSpec], fuse: bool = False):
     return pipe
 
 
+def _check_text_encoder_part(pipe, spec: LoraSpec) -> None:
+    """Raise ``LoraError`` if the file adapts text-encoder layers this pipeline does not have.
+
+    The shipped star adapter also trains a LoRA on the toy's CLIP text encoder;
+    toy-zh reads prompts with a BERT encoder, whose layers have other names.
+    diffusers would fail with an IndexError deep inside peft.
+    """
+    path = Path(spec.source)
+    if not path.is_file() or getattr(pipe, "text_encoder", None) is None:
+        return
+    layers = {name.rsplit(".lora_", 1)[0] for name in split_lora(path).get("text_encoder", {})}
+    have = {name for name, _ in pipe.text_encoder.named_modules()}
+    missing = sorted(layers - have)
+    if missing:
+        raise LoraError(
+            f"LoRA {spec.adapter_name!r} also adapts a text encoder this model does not have "
+            f"({type(pipe.text_encoder).__name__} has no {missing[0]}); use it with the model "
+            "it was trained for, or load only its UNet part: "
+            "pipe.unet.load_lora_adapter(split_lora(path)['unet'], prefix=None)")
+
+
 def add_lora_arg(parser) -> None:
     """Add the repeatable ``--lora NAME_OR_PATH[:WEIGHT]`` option to an argparse parser."""
     parser.add_argument(
@@ -179,3 +221,41 @@ def add_lora_arg(parser) -> None:
         help=f"LoRA adapter to load, repeatable: a shipped name ({', '.join(SHIPPED)}), a folder "
              f"with {WEIGHT_NAME}, a .safetensors file or a Hub id, optionally :WEIGHT "
              "(default weight 1.0; default: no LoRA), e.g. --lora star:0.8 --lora ink")
+
+
+def split_lora(path: str | Path) -> dict[str, dict]:
+    """Split a diffusers LoRA file by component: ``{"unet": {...}, "text_encoder": {...}}``.
+
+    Keys keep their names without the component prefix; a component the file
+    does not adapt is missing from the result.
+    """
+    from safetensors.torch import load_file
+
+    parts: dict[str, dict] = {}
+    for key, tensor in load_file(str(check_lora_file(Path(path)))).items():
+        component, _, rest = key.partition(".")
+        parts.setdefault(component, {})[rest] = tensor
+    return parts
+
+
+def hotswap_lora(pipe, path: str | Path, adapter_name: str) -> None:
+    """Replace the weights of ``adapter_name`` by those in ``path`` without recompiling the UNet.
+
+    ``pipe.load_lora_weights(..., hotswap=True)`` refuses files that also adapt
+    the text encoder ("hotswapping is not supported for text encoders"), which
+    the shipped star adapter does. The UNet (the compiled part) is hot-swapped
+    in place with ``pipe.unet.load_lora_adapter(..., hotswap=True)``; the text
+    encoder is not compiled, so its adapter is simply deleted and loaded again.
+    Call ``pipe.enable_lora_hotswap(target_rank=...)`` before the first load.
+    """
+    parts = split_lora(path)
+    pipe.unet.load_lora_adapter(parts.get("unet", {}), prefix=None, adapter_name=adapter_name,
+                                hotswap=True)
+    encoder = pipe.text_encoder
+    if adapter_name in getattr(encoder, "peft_config", {}):
+        encoder.delete_adapter(adapter_name)
+    if parts.get("text_encoder"):
+        named = {f"text_encoder.{k}": v for k, v in parts["text_encoder"].items()}
+        pipe.load_lora_into_text_encoder(named, network_alphas=None, text_encoder=encoder,
+                                         prefix="text_encoder", adapter_name=adapter_name,
+                                         _pipeline=pipe)

@@ -11,12 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from recipes.lora.prompts import concept_items
-from recipes.toy import captions as tc
-from recipes.toy import judge as tj
 
 
 def concept_scores(pipe, concept: str, n: int, *, seed: int = 0, steps: int = 25,
@@ -34,31 +31,20 @@ def concept_scores(pipe, concept: str, n: int, *, seed: int = 0, steps: int = 25
     return evaluate(pipe, items, seed=seed, steps=steps)
 
 
-@torch.no_grad()
 def vae_ceiling(vae, concept: str, n: int = 64, seed: int = 3) -> dict[str, float]:
     """Judge accuracy per attribute of true renders of ``concept`` after a VAE round trip.
 
     Renders ``n`` scenes of the concept, encodes them to the latent mean,
-    decodes, and lets the judge read the result. A UNet (or a UNet LoRA) only
-    produces latents, so this is an upper bound for any adapter trained on this
-    VAE's latents.
+    decodes, and lets the judge read the result (``recipes.toy.decoder.round_trip``).
+    A UNet (or a UNet LoRA) only produces latents, so this is an upper bound for
+    any adapter trained on this VAE's latents. ``style`` is reported for ink only.
     """
     from recipes.lora.prompts import CONCEPTS
-    from recipes.toy.train import to_tensor
+    from recipes.toy.decoder import round_trip
 
     spec = CONCEPTS[concept]
-    records = tc.make_dataset(n, seed=seed, shapes=spec["shapes"], styles=spec["styles"])
-    x = to_tensor([r.image for r in records]).to(vae.device, vae.dtype)
-    y = vae.decode(vae.encode(x).latent_dist.mean).sample.float().clamp(-1, 1)
-    images = ((y + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    keys = [k for k in tj.JUDGED if k != "style" or concept == "ink"]
-    hits = {k: [] for k in keys}
-    for image, record in zip(images, records, strict=True):
-        read = tj.judge(image).attributes
-        truth = record.scene.as_dict()
-        for k in keys:
-            hits[k].append(read[k] == truth.get(k, "plain"))
-    return {k: float(np.mean(v)) for k, v in hits.items()}
+    per = round_trip(vae, spec["shapes"], spec["styles"], n, seed)["per_attribute"]
+    return {k: v for k, v in per.items() if k != "style" or concept == "ink"}
 
 
 def count_recompiles(module: torch.nn.Module) -> Callable[[], int]:

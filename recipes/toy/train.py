@@ -352,6 +352,8 @@ def train_all(out: Path, sizes: Sizes, accelerator=None) -> dict:
     toy_dir = tm.save_pipeline(out / "toy", vae=vae.cpu(), text_encoder=text_encoder.cpu(),
                                tokenizer=tokenizer, unet=unet.cpu())
     shutil.rmtree(out / "toy-checkpoint", ignore_errors=True)  # only kept in case of a stop
+    # A fresh VAE: the world fine-tune of its decoder (recipes.toy.decoder) has not run yet.
+    (toy_dir / "vae" / "decoder_log.json").unlink(missing_ok=True)
     timings["total_s"] = time.perf_counter() - t0
     log = {"sizes": asdict(sizes), "timings": {k: round(v, 1) for k, v in timings.items()},
            "device": str(accelerator.device), "scaling_factor": vae.config.scaling_factor,
