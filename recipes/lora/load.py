@@ -211,7 +211,7 @@ def _check_text_encoder_part(pipe, spec: LoraSpec) -> None:
             f"LoRA {spec.adapter_name!r} also adapts a text encoder this model does not have "
             f"({type(pipe.text_encoder).__name__} has no {missing[0]}); use it with the model "
             "it was trained for, or load only its UNet part: "
-            "pipe.unet.load_lora_adapter(split_lora(path)['unet'], prefix=None)")
+            "pipe.unet.load_lora_adapter(load_file(path), prefix='unet')")
 
 
 def add_lora_arg(parser) -> None:
@@ -248,14 +248,14 @@ def hotswap_lora(pipe, path: str | Path, adapter_name: str) -> None:
     encoder is not compiled, so its adapter is simply deleted and loaded again.
     Call ``pipe.enable_lora_hotswap(target_rank=...)`` before the first load.
     """
-    parts = split_lora(path)
-    pipe.unet.load_lora_adapter(parts.get("unet", {}), prefix=None, adapter_name=adapter_name,
-                                hotswap=True)
+    from safetensors.torch import load_file
+
+    state = load_file(str(check_lora_file(Path(path))))
+    pipe.unet.load_lora_adapter(state, prefix="unet", adapter_name=adapter_name, hotswap=True)
     encoder = pipe.text_encoder
     if adapter_name in getattr(encoder, "peft_config", {}):
         encoder.delete_adapter(adapter_name)
-    if parts.get("text_encoder"):
-        named = {f"text_encoder.{k}": v for k, v in parts["text_encoder"].items()}
-        pipe.load_lora_into_text_encoder(named, network_alphas=None, text_encoder=encoder,
+    if any(k.startswith("text_encoder.") for k in state):
+        pipe.load_lora_into_text_encoder(state, network_alphas=None, text_encoder=encoder,
                                          prefix="text_encoder", adapter_name=adapter_name,
                                          _pipeline=pipe)

@@ -74,7 +74,10 @@ class LoraSettings:
 # (--snr-gamma 0, more weight on the low-noise steps where the points are drawn): star 0.36,
 # base 0.91 (2400 steps, 498 s) -- worse on both.
 # With the free-English text encoder (issue 16) and the VAE decoder tuned on the whole world
-# (recipes.toy.decoder), make eval-lora's 100-prompt sets, 25 steps, seed 0, 2 threads:
+# (recipes.toy.decoder), make eval-lora's 100-prompt sets, 25 steps, seed 0, 2 threads; each
+# trial is `python -m recipes.lora.train --concept C --out DIR [--text-encoder-rank 0|8|16]
+# [--steps N]` then `python -m recipes evaluate --model toy --prompts results/prompts_lora_C.jsonl
+# --steps 25 --guidance 7.5 --seed 0 --lora DIR/lora-C`:
 # - the recipe above as it was (UNet only, r16): star 2400 steps 0.63 / base 0.96 (545 s);
 #   ink 1500 steps all-correct 0.62 (style 0.98, shape 0.86, colour 0.76; 321 s).
 # - + a text-encoder LoRA r8 (shipped): star 2400 steps 0.79 / base 0.99 (654 s): the distilled
