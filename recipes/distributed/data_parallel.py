@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[0] == "--probe":
             return probe(cpu=argv[1] == "cpu")
         run_job(argv[0])
+        _leave_together()
     except WorldSizeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -203,6 +204,21 @@ def main(argv: list[str] | None = None) -> int:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
     return 0
+
+
+def _leave_together() -> None:
+    """Barrier before ``destroy_process_group`` on a clean finish.
+
+    Rank 1 has nothing to do after the gather while rank 0 writes the images;
+    tearing gloo down on one rank while its peer is still busy aborted the
+    early rank once in a CI run ("terminate called without an active
+    exception", SIGABRT, torch 2.13). With the barrier both ranks destroy their
+    process group after every message has been exchanged.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 if __name__ == "__main__":
