@@ -12,7 +12,7 @@ NB ?= notebooks
 TEST_ENV := HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
-.PHONY: setup lab test times test-gpu test-unit test-notebooks lint execute clean help toy-model toy-vae toy-model-en toy-model-zh toy-controlnet toy-controlnet-region eval-toy eval-toy-zh bench mirror mirror-env serve playground test-browser toy-lora eval-lora lora-experiments
+.PHONY: setup lab test times test-gpu test-unit test-notebooks lint execute clean help toy-model toy-vae toy-model-en toy-model-zh toy-controlnet toy-controlnet-region eval-toy eval-toy-zh bench mirror mirror-env serve playground test-browser toy-lora eval-lora lora-experiments toy-lcm eval-lcm
 
 help:
 	@echo "make lab        start JupyterLab on notebooks/ (creates .venv first if needed)"
@@ -27,6 +27,7 @@ help:
 	@echo "make toy-controlnet  train the toy Canny ControlNet (recipes/assets/toy-canny)"
 	@echo "make toy-controlnet-region  train the toy region-mask ControlNet (recipes/assets/toy-region)"
 	@echo "make toy-lora   train the star and ink LoRA adapters (recipes/assets/lora-*), then make eval-lora"
+	@echo "make toy-lcm    distil the LCM LoRA (few-step sampling, ~25 min), then make eval-lcm"
 	@echo "make lora-experiments  LoRA rank sweep and few-shot runs -> results/lora_experiments.json"
 	@echo "make toy-model-zh  align a Chinese text encoder to the toy SD (toy-zh, minutes on a CPU)"
 	@echo "make eval-toy-zh   judge accuracy of toy-zh on 300 Chinese prompts per phrasing"
@@ -127,6 +128,15 @@ eval-lora: $(STAMP)
 
 lora-experiments: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.lora.experiments
+
+# Latent consistency distillation: the LCM LoRA (recipes/assets/lora-lcm), then its evaluation
+# (judge accuracy + FID at 1/2/4/8 steps vs the base model at 25 steps -> results/lcm_eval.json).
+toy-lcm: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.lora.lcm
+	$(MAKE) eval-lcm
+
+eval-lcm: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.lora.lcm --evaluate
 
 # Before = the pre-distillation text encoder (toy-clip's text tower) with the same UNet/VAE;
 # after = the shipped toy. free_handwritten is a hand-written set that training never reads.

@@ -61,9 +61,19 @@ def test_full_sd15_config_matches_published_size():
 
 
 def test_bench_sd15_tiny_runs_on_cpu():
-    out = benchmarks.bench_sd15("cpu", steps=3, height=64, repeats=1, tiny=True)
+    stages = []
+    out = benchmarks.bench_sd15("cpu", steps=3, height=64, repeats=1, tiny=True, lcm_steps=2,
+                                partial=lambda o: stages.append(json.dumps(o)))
     assert out["plain_its"] > 0 and out["fast_its"] > 0
     assert "RANDOM weights" in out["workload"]
+    for name in ("plain", "fast"):  # whole images: 3 steps with CFG vs LCMScheduler, 2 steps
+        assert out[name]["image_s"]["steps"] == 3 and out[name]["image_s"]["guidance"] == 7.5
+        assert out[name]["image_s_lcm"]["steps"] == 2
+        assert out[name]["image_s_lcm"]["guidance"] == 1.0
+        assert out[name]["speedup_lcm"] > 0
+    assert out["speedup_lcm"] == out["fast"]["speedup_lcm"] and out["lcm_steps"] == 2
+    # each stage was handed out as it finished: plain loop, plain LCM, fast loop, fast LCM
+    assert len(stages) == 4 and '"fast"' not in stages[0] and '"image_s_lcm"' in stages[-1]
     json.dumps(out)
 
 
@@ -196,3 +206,17 @@ def test_cpu_compile_wiring_without_running_it():
     with torch.compiler.set_stance("force_eager"):  # through the wrappers, nothing compiled
         pipe.unet(None)
     assert seen == [True] and inductor_config.freezing is False
+
+
+def test_bench_summary_names_the_cpu_kind_and_the_lcm_row(tmp_path):
+    from recipes.perf import bench
+
+    record = {"workload": "toy", "baseline_s": 1.0, "fast_s": 0.5, "speedup": 2.0,
+              "accuracy_baseline": 1.0, "accuracy_fast": 1.0, "speedup_lcm": 6.5,
+              "lcm_steps": 4, "accuracy_lcm": 0.96}
+    bench.save("bench_cpu_avx2", record, folder=tmp_path)
+    data = json.loads((tmp_path / "bench_cpu_avx2.json").read_text())
+    assert data["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    table = bench.write_summary(tmp_path).read_text()
+    assert "6.50x at 4 steps, accuracy 0.960" in table
+    assert "native bf16" in table  # "native bf16" or "no native bf16", whichever this CPU is

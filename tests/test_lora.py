@@ -138,7 +138,7 @@ def test_text_encoder_lora_hotswaps_and_is_refused_by_toy_zh(tmp_path):
         assert torch.allclose(got.float(), 2 * want.float()), part
 
 
-@pytest.mark.parametrize("name", sorted(L.SHIPPED))
+@pytest.mark.parametrize("name", sorted(set(L.SHIPPED) - {"lcm"}))  # lcm: tests/test_lcm.py
 def test_shipped_adapter(name):
     weights = L.SHIPPED[name] / L.WEIGHT_NAME
     if not weights.is_file():

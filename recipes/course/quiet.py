@@ -40,6 +40,12 @@ def install() -> None:
     logger = logging.getLogger("diffusers.pipelines.pipeline_utils")
     if not any(isinstance(f, _DropMessage) for f in logger.filters):
         logger.addFilter(_DropMessage("models.bert.modeling_bert.BertModel'>."))
+    # The toy's scheduler config carries PNDM's `skip_prk_steps` (so PNDM can be swapped in);
+    # LCMScheduler.from_config(pipe.scheduler.config), the documented call, warns that it
+    # ignores it. Only that exact one-key message is dropped.
+    logger = logging.getLogger("diffusers.configuration_utils")
+    if not any(isinstance(f, _DropMessage) for f in logger.filters):
+        logger.addFilter(_DropMessage("{'skip_prk_steps': True} were passed to LCMScheduler"))
     loading_bars(False)
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from recipes.toy.model import ASSETS
 
 WEIGHT_NAME = "pytorch_lora_weights.safetensors"
-SHIPPED: dict[str, Path] = {"star": ASSETS / "lora-star", "ink": ASSETS / "lora-ink"}
+SHIPPED: dict[str, Path] = {"star": ASSETS / "lora-star", "ink": ASSETS / "lora-ink",
+                            "lcm": ASSETS / "lora-lcm"}  # lcm: with --scheduler lcm --guidance 1
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _LORA_KEY = re.compile(r"lora_(A|B|down|up)|lora\.(down|up)|\.alpha$")
 

@@ -178,6 +178,11 @@ def machine() -> dict:
             "compute_capability")
     out = {k: info[k] for k in keep if k in info}
     out.update({p: version_of(p) for p in ("torch", "diffusers", "transformers")})
+    # what the CPU kernels may use (tools/as_avx2.sh caps both at AVX2 to emulate such a CPU)
+    from recipes.perf.fast import cpu_bf16_is_fast
+
+    out["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    out["cpu_native_bf16"] = cpu_bf16_is_fast()
     return out
 
 
@@ -217,12 +222,18 @@ def write_summary(folder: str | Path | None = None) -> Path:
         data = json.loads(path.read_text(encoding="utf-8"))
         r, m = data["records"], data["machine"]
         where = m.get("name") or m.get("cpu") or m.get("device")
+        if m.get("device") == "cpu" and "cpu_capability" in m:
+            where += (f" ({m['cpu_capability']}, "
+                      f"{'native bf16' if m['cpu_native_bf16'] else 'no native bf16'})")
         if "baseline_s" in r:
             rows.append({"file": path.name, "machine": where, "workload": r["workload"],
                          "baseline": f"{r['baseline_s']:.3f} s", "fast": f"{r['fast_s']:.3f} s",
                          "speedup": f"{r['speedup']:.2f}x",
                          "accuracy (base → fast)":
                              f"{r['accuracy_baseline']:.3f} → {r['accuracy_fast']:.3f}",
+                         "LCM (same preset)": (
+                             f"{r['speedup_lcm']:.2f}x at {r['lcm_steps']} steps, accuracy "
+                             f"{r['accuracy_lcm']:.3f}" if "speedup_lcm" in r else None),
                          "measured": data["measured_at"]})
         else:
             rows.append({"file": path.name, "machine": where, "workload": r["workload"],
@@ -230,6 +241,9 @@ def write_summary(folder: str | Path | None = None) -> Path:
                          "fast": f"{r['fast_its']:.1f} it/s",
                          "speedup": f"{r['speedup']:.2f}x",
                          "accuracy (base → fast)": "timing only (random weights)",
+                         "LCM (same preset)": (
+                             f"{r['speedup_lcm']:.2f}x per image at {r['lcm_steps']} steps"
+                             if "speedup_lcm" in r else None),
                          "measured": data["measured_at"]})
     out = folder / "bench.md"
     out.write_text("# python -m recipes bench\n\nWritten by `python -m recipes bench`; "

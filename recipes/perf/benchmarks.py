@@ -22,41 +22,96 @@ FLOOR_NOTE = ("floor = UNet FLOPs per step (torch.utils.flop_counter, CFG batch 
               "dense fp16 matmul rate; % of floor = floor time / measured time per step")
 
 
-def _call(pipe, prompts, steps, seed=0, **kw):
+def _call(pipe, prompts, steps, seed=0, guidance=7.5, **kw):
     from recipes.pipelines.generate import generators
 
-    return pipe(prompts, num_inference_steps=steps, guidance_scale=7.5,
+    return pipe(prompts, num_inference_steps=steps, guidance_scale=guidance,
                 generator=generators(range(seed, seed + len(prompts)), pipe.device), **kw).images
 
 
+def lcm_fast_pipeline(model: str, device: str, compile: bool | None, path=None):
+    """The toy pipeline with the LCM LoRA fused in, ``LCMScheduler``, then ``fast_preset``.
+
+    Fused and unloaded *before* the preset: its compiled code freezes the weights.
+    """
+    from recipes.lora.lcm import LCM_DIR, lcm_pipeline
+    from recipes.perf.fast import fast_preset
+    from recipes.pipelines.models import load_pipeline
+
+    pipe = lcm_pipeline(load_pipeline(model, device=device, dtype=torch.float32),
+                        path or LCM_DIR)
+    pipe.fuse_lora()
+    pipe.unload_lora_weights()  # the fused weights stay; the peft layers go
+    return fast_preset(pipe, compile=compile)
+
+
 def bench_toy(model: str = "toy", device: str = "cpu", *, images: int = 4, steps: int = 25,
-              repeats: int = 5, n_quality: int = 48, compile: bool | None = None) -> dict:
-    """Default pipeline vs ``fast_preset`` on the toy model: time, peak memory, judge accuracy."""
+              repeats: int = 5, n_quality: int = 48, compile: bool | None = None,
+              lcm_steps: int | None = None) -> dict:
+    """Default pipeline vs ``fast_preset`` on the toy model: time, peak memory, judge accuracy.
+
+    With ``lcm_steps`` (default: ``recipes.lora.lcm.RECOMMENDED_STEPS``; 0 skips it)
+    a third pipeline joins the same alternating rounds: the LCM LoRA fused into
+    the same preset, ``LCMScheduler`` at ``lcm_steps`` steps and guidance 1.
+    ``speedup_lcm`` is fast at ``steps`` over fast + LCM; ``accuracy_lcm`` is
+    judged on the same prompts and seeds as the other two, and so is the control
+    ``accuracy_lcm_scheduler_without_lora`` (the plain model, ``LCMScheduler``,
+    same steps, guidance 1): on the toy world it is the higher one, because a toy
+    prompt fixes the image, so the base model's one-shot clean-latent prediction
+    is already right; on real models it is a blur, and the LoRA is what works.
+    """
+    from recipes.lora.lcm import RECOMMENDED_STEPS
     from recipes.perf.fast import fast_preset
     from recipes.pipelines.generate import generate
     from recipes.pipelines.models import load_pipeline
     from recipes.toy import judge
     from recipes.toy.promptsets import prompt_items
 
+    lcm_steps = RECOMMENDED_STEPS if lcm_steps is None else lcm_steps
     base = load_pipeline(model, device=device, dtype=torch.float32)
     fast = fast_preset(load_pipeline(model, device=device, dtype=torch.float32), compile=compile)
     prompts = [it["prompt"] for it in prompt_items(images, seed=7)]
-    timings = bench.time_alternating(
-        {"baseline": lambda: _call(base, prompts, steps),
-         "fast": lambda: _call(fast, prompts, steps)},
-        repeats=repeats, warmup=1, device=device)
+    calls = {"baseline": lambda: _call(base, prompts, steps),
+             "fast": lambda: _call(fast, prompts, steps)}
+    pipes = {"baseline": (base, steps, 7.5), "fast": (fast, steps, 7.5)}
+    if lcm_steps:
+        lcm = lcm_fast_pipeline(model, device, compile)
+        calls["fast_lcm"] = lambda: _call(lcm, prompts, lcm_steps, guidance=1.0)
+        pipes["fast_lcm"] = (lcm, lcm_steps, 1.0)
+    timings = bench.time_alternating(calls, repeats=repeats, warmup=1, device=device)
     memory = {}
-    for name, pipe in (("baseline", base), ("fast", fast)):
+    for name in ("baseline", "fast"):
         with bench.peak_memory(device) as mem:
-            _call(pipe, prompts, steps)
+            calls[name]()
         memory[name] = mem
     items = prompt_items(n_quality, seed=11)
     scores = {}
-    for name, pipe in (("baseline", base), ("fast", fast)):
+    for name, (pipe, k, guidance) in pipes.items():
         # batches of the timed size: a compiled pipe (dynamic=False) then never recompiles
-        ims = generate(pipe, [it["prompt"] for it in items], 0, steps=steps, guidance=7.5,
+        ims = generate(pipe, [it["prompt"] for it in items], 0, steps=k, guidance=guidance,
                        batch_size=images)
         scores[name] = judge.score(ims, [it["expect"] for it in items])["all_correct"]
+    if lcm_steps:  # the control: LCMScheduler at the same steps without the LoRA (accuracy only)
+        from recipes.pipelines.schedulers import set_scheduler
+
+        control = set_scheduler(load_pipeline(model, device=device, dtype=torch.float32), "lcm")
+        ims = generate(control, [it["prompt"] for it in items], 0, steps=lcm_steps, guidance=1.0,
+                       batch_size=images)
+        scores["lcm_no_lora"] = judge.score(ims, [it["expect"] for it in items])["all_correct"]
+    b, f = timings["baseline"].median_s, timings["fast"].median_s
+    out = _toy_record(images, steps, device, fast, timings, memory, scores, n_quality)
+    if lcm_steps:
+        fl = timings["fast_lcm"].median_s
+        out.update({"lcm": f"LCM LoRA fused + the same preset, LCMScheduler, {lcm_steps} steps, "
+                           "guidance 1", "lcm_steps": lcm_steps, "fast_lcm_s": round(fl, 4),
+                    "fast_lcm_timing": timings["fast_lcm"].as_dict(),
+                    "speedup_lcm": round(f / fl, 3), "speedup_lcm_vs_baseline": round(b / fl, 3),
+                    "accuracy_lcm": round(scores["fast_lcm"], 4),
+                    "accuracy_lcm_scheduler_without_lora": round(scores["lcm_no_lora"], 4)})
+    return out
+
+
+def _toy_record(images, steps, device, fast, timings, memory, scores, n_quality) -> dict:
     b, f = timings["baseline"].median_s, timings["fast"].median_s
     return {"workload": f"toy pipeline, {images} images x {steps} steps, guidance 7.5",
             "device": device, "baseline": "diffusers default: float32, eager",
@@ -176,9 +231,32 @@ def loop_its(pipe, steps: int, height: int, repeats: int = 5, device: str = "cud
             "first_call_s": t["full"].as_dict()["first_call_s"]}
 
 
+def image_seconds(pipe, steps: int, guidance: float, height: int, repeats: int,
+                  device: str) -> dict:
+    """Seconds for one whole image (prompt encoding, ``steps`` UNet calls, VAE decode)."""
+    prompt = ["a large red circle on the left, white background"]
+    t = bench.time_call(lambda: pipe(prompt, num_inference_steps=steps, guidance_scale=guidance,
+                                     height=height, width=height, output_type="np"),
+                        repeats=repeats, warmup=2, device=device)
+    return {"steps": steps, "guidance": guidance, **t.as_dict()}
+
+
 def bench_sd15(device: str = "cuda", *, steps: int = 50, height: int = 512, repeats: int = 5,
-               tiny: bool = False, compile: bool | None = None) -> dict:
-    """Plain fp16 diffusers vs ``fast_preset`` on SD-1.5 shapes, random weights (timing only)."""
+               tiny: bool = False, compile: bool | None = None, lcm_steps: int = 4,
+               partial=None, variants: tuple[str, ...] = ("plain", "fast")) -> dict:
+    """Plain fp16 diffusers vs ``fast_preset`` on SD-1.5 shapes, random weights (timing only).
+
+    For each of plain and fast: the denoising loop's it/s with CFG (batch 2)
+    and its % of the FLOP floor, then whole-image seconds at ``steps`` steps with
+    CFG against ``LCMScheduler`` at ``lcm_steps`` steps and guidance 1 (one
+    UNet call per step, batch 1), the schedule an LCM LoRA is used with. The
+    weights are random, so only the time is meaningful; a fused LCM LoRA adds
+    no work (an unfused one adds its low-rank matmuls). ``partial`` (a
+    callable) receives the result after each stage, so a run cut short still
+    leaves what it measured.
+    """
+    from diffusers import LCMScheduler
+
     from recipes.perf.fast import fast_preset
 
     dtype = torch.float16 if torch.device(device).type == "cuda" else torch.float32
@@ -186,7 +264,7 @@ def bench_sd15(device: str = "cuda", *, steps: int = 50, height: int = 512, repe
     out = {"workload": f"SD-1.5 architecture, RANDOM weights (timing only), {height}x{height}, "
                        f"batch 1, {steps} steps, CFG", "device": device,
            "matmul_tflops": round(rate / 1e12, 2), "floor_method": FLOOR_NOTE}
-    for name in ("plain", "fast"):
+    for name in variants:
         t0 = time.perf_counter()
         pipe = sd15_pipeline(device, dtype, tiny=tiny)
         if name == "fast":
@@ -198,9 +276,25 @@ def bench_sd15(device: str = "cuda", *, steps: int = 50, height: int = 512, repe
         out[name] = {**r, "unet_gflops_per_step": round(flops / 1e9, 1),
                      "pct_of_floor": round(100 * floor_s * r["its"], 1),
                      "setup_s": round(time.perf_counter() - t0, 1)}
+        if partial:
+            partial(out)
+        if lcm_steps:
+            full = image_seconds(pipe, steps, 7.5, height, repeats, device)
+            pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)
+            lcm = image_seconds(pipe, lcm_steps, 1.0, height, repeats, device)
+            out[name]["image_s"] = full
+            out[name]["image_s_lcm"] = lcm
+            out[name]["speedup_lcm"] = round(full["median_s"] / lcm["median_s"], 2)
+            if partial:
+                partial(out)
         del pipe
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    if len(variants) < 2:  # one side only (a short GPU lease): no ratio
+        return out
     out["plain_its"], out["fast_its"] = out["plain"]["its"], out["fast"]["its"]
     out["speedup"] = round(out["fast_its"] / out["plain_its"], 3)
+    if lcm_steps:
+        out["lcm_steps"] = lcm_steps
+        out["speedup_lcm"] = out["fast"]["speedup_lcm"]
     return out

@@ -27,10 +27,28 @@ What it applies, and why (each step is measured on its own in
   first-call time (172 vs 50 s), so it is not used. Frozen weights mean: load
   LoRA weights, fuse, or change attention processors *before* ``fast_preset``;
   changes made after it are not seen by the compiled code.
+* CPUs without native bf16 (AVX2 only: most laptops and many cloud VMs) get
+  fp32 + channels-last + the same compile, and that is worth about 1.5x, not 2x:
+  ``python -m recipes bench --device cpu`` measured 1.46x on a real AVX2-only
+  VM (issue 17), and 1.49x (0.882 -> 0.591 s) and 1.69x (1.175 -> 0.697 s,
+  ``results/bench_cpu_avx2.json``) in two runs under ``tools/as_avx2.sh``,
+  which caps oneDNN and ATen at AVX2 on this AVX-512 machine. Tried there and
+  not adopted: static int8 (PT2E with torchao's ``X86InductorQuantizer``,
+  calibrated on real UNet inputs; ``tools/cpu_int8.py``): UNet forward 1.50x
+  against 1.44x for the fp32 compile, with a max output error of 0.68 - not
+  worth a dependency and a calibration pass. What pays on such a CPU is fewer
+  steps: the LCM LoRA (``recipes.lora.lcm``) at 2 steps ran 10.1x and 10.0x
+  faster than the preset at 25 steps in the same emulated runs (judge accuracy
+  0.92 vs 1.00; on the toy the plain model with ``LCMScheduler`` at 2 steps
+  scores 1.00 without the LoRA, see ``recipes.perf.benchmarks.bench_toy``).
 * CUDA: float16 weights, channels-last, fused QKV projections, TF32 for any fp32
   matmul left, cuDNN autotuning, and (``compile=True``, the default there)
-  ``torch.compile(mode="max-autotune")``, which also captures CUDA graphs and so
-  removes the per-kernel launch cost that dominates a batch-1 UNet step.
+  ``torch.compile`` in its default mode. Not ``mode="max-autotune"``: on an
+  H200 (torch 2.11, SD-1.5 shapes, ``tools/gpu_bench.sh``) its GEMM and
+  convolution autotuning had not finished after more than 6 minutes of the
+  first call, and the CUDA graphs it captures overwrite each UNet output on the
+  next call, while multistep schedulers (PNDM, DPM-Solver++) keep earlier
+  outputs; torch then refuses to read them.
 
 The pipeline is changed in place and returned; ``pipe.fast_preset_steps`` lists
 what was applied, so a benchmark can print it beside its numbers.
@@ -150,9 +168,10 @@ def fast_preset(pipe, *, compile: bool | None = None, dtype: torch.dtype | None 
         steps.append("fused QKV projections")
     if compile if compile is not None else kind == "cuda":
         if kind == "cuda":
-            pipe.unet = torch.compile(pipe.unet, mode="max-autotune", fullgraph=True)
-            pipe.vae.decode = torch.compile(pipe.vae.decode, mode="max-autotune")
-            steps.append("torch.compile UNet + VAE decode (max-autotune mode)")
+            # default mode, not "max-autotune": see the module docstring
+            pipe.unet = torch.compile(pipe.unet, fullgraph=True)
+            pipe.vae.decode = torch.compile(pipe.vae.decode)
+            steps.append("torch.compile UNet + VAE decode (default mode)")
         else:
             if attention_tokens(pipe.unet) <= MATH_ATTENTION_MAX_TOKENS:
                 from diffusers.models.attention_processor import AttnProcessor

@@ -22,6 +22,8 @@ SCHEDULERS: dict[str, tuple[str, dict]] = {
                        {"algorithm_type": "dpmsolver++", "use_karras_sigmas": True}),
     "unipc": ("UniPCMultistepScheduler", {}),
     "deis": ("DEISMultistepScheduler", {}),
+    # few-step sampling: only with an LCM LoRA (or LCM-distilled UNet), guidance ~1, 2-8 steps
+    "lcm": ("LCMScheduler", {}),
 }
 ALIASES: dict[str, str] = {
     "euler_ancestral": "euler_a", "euler-ancestral": "euler_a", "dpmsolver++": "dpm++2m",
