@@ -50,12 +50,23 @@ def test_context_manager_sees_in_process_allocation_and_cpu(tmp_path):
     assert len(data["samples"]) == peaks["samples"]
 
 
+def _busy_percent(seconds: float = 0.5) -> float:
+    """CPU this process used while the calling thread slept, as % of one core."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    time.sleep(seconds)
+    return 100 * (time.process_time() - cpu) / (time.perf_counter() - wall)
+
+
 def test_idle_block_uses_little_cpu():
     # children=False: a session-wide helper process started by another test (a server,
     # a Ray worker) may be busy; this checks that sampling itself adds little load.
-    with monitor.Monitor(interval=0.05, children=False) as mon:
-        time.sleep(0.5)
-    assert mon.peaks()["cpu_percent_mean"] < 40
+    # The process's own background threads (left by earlier tests in a full run: once 2.7
+    # cores in CI) are measured without the monitor just before and after, and subtracted.
+    before = _busy_percent()
+    with monitor.Monitor(interval=0.05, children=False):
+        during = _busy_percent()
+    after = _busy_percent()
+    assert during - max(before, after) < 40, (before, during, after)
 
 
 def test_bad_interval_is_rejected():
