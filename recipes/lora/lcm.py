@@ -36,7 +36,7 @@ import argparse
 import json
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -78,8 +78,8 @@ class LcmSettings:
     # > 0: weight the object's latent cells up, as the toy UNet was trained. Tried: fg_weight 2,
     # 2000 steps -> 48 prompts all-correct 0.75 / 0.85 / 0.83 / 0.69 at 1 / 2 / 4 / 8 steps, worse
     # than the shipped plain loss (0.85 / 0.92 / 0.90 / 0.83; 1000 steps: 0.83 / 0.90 / 0.85 /
-    # 0.77), both by /tmp-free `python -m recipes.lora.lcm --out DIR [--fg-weight 2 --steps 2000]`
-    # then `evaluate_lcm(48, path=DIR, fid=False)`.
+    # 0.77); each by `python -m recipes.lora.lcm --out DIR [--fg-weight 2] [--steps N]`, then
+    # `evaluate_lcm(48, path=DIR, fid=False)`.
     fg_weight: float = 0.0
     seed: int = 0
     target_modules: tuple[str, ...] = field(default=LCM_TARGET_MODULES)
@@ -205,22 +205,14 @@ def distill(settings: LcmSettings, model: str | Path = tm.ASSETS / "toy", accele
 
 def save_lcm(unet, losses: list[float], seconds: float, settings: LcmSettings,
              out: str | Path = LCM_DIR) -> Path:
-    """Save the adapter as a standard diffusers LoRA file (fp16) plus ``train_log.json``."""
-    from diffusers import StableDiffusionPipeline
+    """Save the adapter like the star/ink ones (``recipes.lora.train.save_adapter``: a standard
+    diffusers LoRA file in fp16 plus ``train_log.json``), with the method in the log."""
+    from recipes.lora.train import LoraResult, save_adapter
 
-    from recipes.lora.train import lora_state_dict
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    layers = {k: v.detach().to(torch.float16) for k, v in lora_state_dict(unet).items()}
-    StableDiffusionPipeline.save_lora_weights(out, unet_lora_layers=layers,
-                                              safe_serialization=True)
-    log = {"settings": {**asdict(settings), "target_modules": list(settings.target_modules)},
-           "method": "latent consistency distillation (LoRA), teacher = toy UNet with CFG "
-                     f"{settings.guidance}, DDIM solver on {GRID} steps, pseudo-Huber loss",
-           "seconds": round(seconds, 1), "threads": torch.get_num_threads(),
-           "lora_parameters": sum(v.numel() for v in layers.values()),
-           "loss": tt._thin(losses, 100)}
+    out = save_adapter(LoraResult(unet, None, losses, seconds), out, settings)
+    log = json.loads((out / "train_log.json").read_text())
+    log["method"] = ("latent consistency distillation (LoRA), teacher = toy UNet with CFG "
+                     f"{settings.guidance}, DDIM solver on {GRID} steps, pseudo-Huber loss")
     (out / "train_log.json").write_text(json.dumps(log, indent=1))
     return out
 
