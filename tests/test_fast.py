@@ -213,10 +213,76 @@ def test_bench_summary_names_the_cpu_kind_and_the_lcm_row(tmp_path):
 
     record = {"workload": "toy", "baseline_s": 1.0, "fast_s": 0.5, "speedup": 2.0,
               "accuracy_baseline": 1.0, "accuracy_fast": 1.0, "speedup_lcm": 6.5,
-              "lcm_steps": 4, "accuracy_lcm": 0.96}
+              "lcm_steps": 4, "accuracy_lcm": 0.96, "speedup_full_cfg": 1.6}
     bench.save("bench_cpu_avx2", record, folder=tmp_path)
     data = json.loads((tmp_path / "bench_cpu_avx2.json").read_text())
     assert data["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     table = bench.write_summary(tmp_path).read_text()
     assert "6.50x at 4 steps, accuracy 0.960" in table
+    assert "2.00x (1.60x with guidance on every step)" in table
     assert "native bf16" in table  # "native bf16" or "no native bf16", whichever this CPU is
+
+
+def _unet_batches(pipe):
+    """Record the batch size of every UNet call of ``pipe`` (a forward pre-hook)."""
+    seen = []
+    handle = pipe.unet.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
+    return seen, handle
+
+
+def test_cfg_cutoff_halves_the_batch_after_the_cutoff(toy_pipe):
+    from recipes.perf.fast import CFGCutoff
+
+    seen, handle = _unet_batches(toy_pipe)
+    try:
+        toy_pipe(["a red circle", "a small blue square at the top"], num_inference_steps=10,
+                 guidance_scale=7.5, callback_on_step_end=CFGCutoff(cutoff_step_ratio=0.4),
+                 generator=torch.Generator().manual_seed(0))
+        assert seen == [4] * 5 + [2] * 5  # steps 0-4 guided (2 x 2 prompts), then prompts only
+        assert toy_pipe.guidance_scale == 0.0  # the callback's documented side effect
+        seen.clear()  # guidance 1: nothing to stop, nothing changes
+        toy_pipe(["a red circle"], num_inference_steps=4, guidance_scale=1.0,
+                 callback_on_step_end=CFGCutoff(cutoff_step_ratio=0.5))
+        assert seen == [1] * 4
+    finally:
+        handle.remove()
+
+
+def test_cfg_cutoff_keeps_each_prompt_with_its_image(toy_pipe):
+    """Batched with the cutoff = each prompt alone with the cutoff: the conditional half kept is
+    the right one, in the right order. diffusers' SDCFGCutoffCallback fails on the batch."""
+    import numpy as np
+    from diffusers.callbacks import SDCFGCutoffCallback
+
+    from recipes.perf.fast import CFGCutoff
+    from recipes.pipelines.generate import generate
+
+    prompts = ["a large red circle on the left", "a small blue square at the top, white background"]
+    kw = {"steps": 8, "extra": {"callback_on_step_end": CFGCutoff(cutoff_step_ratio=0.4)}}
+    both = generate(toy_pipe, prompts, 0, batch_size=2, **kw)
+    alone = generate(toy_pipe, prompts, 0, batch_size=1, **kw)
+    for a, b in zip(both, alone, strict=True):
+        assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() <= 3
+    with pytest.raises(RuntimeError, match="size of tensor"):  # upstream: prompt_embeds[-1:]
+        generate(toy_pipe, prompts, 0, steps=4, batch_size=2,
+                 extra={"callback_on_step_end": SDCFGCutoffCallback(cutoff_step_ratio=0.4)})
+
+
+def test_fast_preset_hands_over_the_cutoff_and_generate_uses_it():
+    from recipes.pipelines.generate import generate
+
+    pipe = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32),
+                       dtype=torch.float32)
+    assert any("guidance stops after 40%" in s for s in pipe.fast_preset_steps)
+    seen, handle = _unet_batches(pipe)
+    try:
+        generate(pipe, ["a red circle"], 0, steps=5)
+        assert seen == [2, 2, 2, 1, 1]  # int(5 * 0.4) = 2: steps 0-2 guided
+        seen.clear()
+        generate(pipe, ["a red circle"], 0, steps=5, extra={"callback_on_step_end": None})
+        assert seen == [2] * 5  # extra wins: full guidance
+    finally:
+        handle.remove()
+    plain = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32), cfg_cutoff=None)
+    assert plain.fast_preset_call == {}
+    assert not any("guidance" in s for s in plain.fast_preset_steps)

@@ -104,6 +104,9 @@ def test_bench_toy_adds_the_lcm_row():
     assert out["speedup_lcm"] > 0 and out["fast_lcm_timing"]["repeats"] == 1
     assert "LCM LoRA fused" in out["lcm"]
     assert 0 <= out["accuracy_lcm_scheduler_without_lora"] <= 1
+    # the preset's guidance cutoff is timed against the same pipe with guidance on every step
+    assert any("guidance stops" in s for s in out["fast_preset"])
+    assert out["fast_full_cfg_s"] > 0 and out["speedup_from_cfg_cutoff"] > 0
     json.dumps(out)
 
 

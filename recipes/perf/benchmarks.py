@@ -25,6 +25,7 @@ FLOOR_NOTE = ("floor = UNet FLOPs per step (torch.utils.flop_counter, CFG batch 
 def _call(pipe, prompts, steps, seed=0, guidance=7.5, **kw):
     from recipes.pipelines.generate import generators
 
+    kw = {**getattr(pipe, "fast_preset_call", {}), **kw}  # fast_preset's guidance cutoff
     return pipe(prompts, num_inference_steps=steps, guidance_scale=guidance,
                 generator=generators(range(seed, seed + len(prompts)), pipe.device), **kw).images
 
@@ -73,6 +74,8 @@ def bench_toy(model: str = "toy", device: str = "cpu", *, images: int = 4, steps
     prompts = [it["prompt"] for it in prompt_items(images, seed=7)]
     calls = {"baseline": lambda: _call(base, prompts, steps),
              "fast": lambda: _call(fast, prompts, steps)}
+    if fast.fast_preset_call:  # the same compiled pipe with full guidance: what the cutoff adds
+        calls["fast_full_cfg"] = lambda: _call(fast, prompts, steps, callback_on_step_end=None)
     pipes = {"baseline": (base, steps, 7.5), "fast": (fast, steps, 7.5)}
     if lcm_steps:
         lcm = lcm_fast_pipeline(model, device, compile)
@@ -100,6 +103,10 @@ def bench_toy(model: str = "toy", device: str = "cpu", *, images: int = 4, steps
         scores["lcm_no_lora"] = judge.score(ims, [it["expect"] for it in items])["all_correct"]
     b, f = timings["baseline"].median_s, timings["fast"].median_s
     out = _toy_record(images, steps, device, fast, timings, memory, scores, n_quality)
+    if "fast_full_cfg" in timings:
+        ff = timings["fast_full_cfg"].median_s
+        out.update({"fast_full_cfg_s": round(ff, 4), "speedup_full_cfg": round(b / ff, 3),
+                    "speedup_from_cfg_cutoff": round(ff / f, 3)})
     if lcm_steps:
         fl = timings["fast_lcm"].median_s
         out.update({"lcm": f"LCM LoRA fused + the same preset, LCMScheduler, {lcm_steps} steps, "
@@ -267,8 +274,8 @@ def bench_sd15(device: str = "cuda", *, steps: int = 50, height: int = 512, repe
     for name in variants:
         t0 = time.perf_counter()
         pipe = sd15_pipeline(device, dtype, tiny=tiny)
-        if name == "fast":
-            fast_preset(pipe, compile=compile)
+        if name == "fast":  # full guidance: the FLOP floor counts CFG's batch of 2 every step
+            fast_preset(pipe, compile=compile, cfg_cutoff=None)
             out["fast_preset"] = pipe.fast_preset_steps
         flops = unet_flops(pipe, height)
         r = loop_its(pipe, steps, height, repeats, device)

@@ -57,7 +57,10 @@ def generate(pipe, prompts: Sequence[str], seed: int = 0, *, steps: int = 25,
     """Generate one image per prompt (image i uses seed ``seed + i``); returns PIL images.
 
     ``extra`` holds further pipeline arguments, e.g. a ControlNet's ``image``.
+    A pipeline made by ``recipes.perf.fast.fast_preset`` also gets its
+    ``fast_preset_call`` arguments (the guidance cutoff); ``extra`` wins on a clash.
     """
+    extra = {**getattr(pipe, "fast_preset_call", {}), **(extra or {})}
     prompts = [check_prompt(p, pipe.tokenizer) for p in prompts]
     images = []
     batches = range(0, len(prompts), batch_size)
@@ -67,7 +70,7 @@ def generate(pipe, prompts: Sequence[str], seed: int = 0, *, steps: int = 25,
                    negative_prompt=[negative_prompt] * len(chunk) if negative_prompt else None,
                    generator=generators(range(seed + start, seed + start + len(chunk)),
                                         pipe.device),
-                   height=height, width=width, **(extra or {}))
+                   height=height, width=width, **extra)
         images.extend(out.images)
     return images
 
