@@ -55,20 +55,24 @@ What it applies, and why (each step is measured on its own in
 * Every device: classifier-free guidance stops after ``CFG_CUTOFF`` (40 %) of
   the steps (``CFGCutoff``, a ``callback_on_step_end``): from then on the UNet
   runs on the prompts only, half the batch. This is the one part that changes
-  the algorithm, not just the arithmetic; the judge checks it (toy, 96 prompts,
-  25 steps, fp32: all-correct 1.00 without the cutoff, 1.00 at 60 %, 0.99 at
-  40 %, 30 %, 20 % and 10 %). 40 % is not the smallest share the toy allows: a
+  the algorithm, not just the arithmetic; the judge checks it
+  (``tools/cfg_cutoff.py``; toy, 96 prompts, 25 steps, fp32: all-correct 1.00
+  without the cutoff, 1.00 at 60 %, 0.99 at 40 %, 30 %, 20 % and 10 %; on 300
+  prompts 0.993 without, 0.997 at 40 %). 40 % is not the smallest share the toy allows: a
   toy prompt fixes the image, real prompts need guidance longer, and so does a
   weakly learned concept - the star LoRA (``recipes.lora``) drew 0.79 of its
   100 prompts right with full guidance, 0.65 with the cutoff at 40 % and 0.72
-  at 20 %; pass ``cfg_cutoff=None`` for such adapters. What it buys: in
+  at 20 % (``tools/cfg_cutoff.py --lora star``); pass ``cfg_cutoff=None`` for
+  such adapters. What it buys: in
   ``python -m recipes bench --device cpu`` on a 2-core Xeon with AMX (bf16
   path) 2.31x -> 2.62x, and under ``tools/as_avx2.sh`` (fp32 path) 1.54x ->
   1.91x, the same compiled pipe timed with and without the cutoff in the same
   rounds (``speedup_full_cfg``); judge accuracy 1.00 -> 0.98 (one of 48
-  prompts) in both runs. The UNet work falls to 70 % but the time less: at
-  batch 4 the compiled toy UNet took 61 % of its batch-8 time (10.6 vs 17.5 ms),
-  and the text encoder, VAE and scheduler do not shrink. A preset cannot change
+  prompts) in both runs. At 25 steps 11 steps keep guidance, so the UNet work
+  falls to 72 %, but the time less: at batch 4 the compiled toy UNet takes 64 %
+  of its batch-8 time (10.8 vs 16.8 ms under the AVX2 emulation,
+  ``tools/cfg_cutoff.py --n 0 --timing``), and the text encoder, VAE and
+  scheduler do not shrink. A preset cannot change
   how you call the pipe, so it hands you the call arguments:
   ``pipe(prompt, **pipe.fast_preset_call)`` (``recipes.pipelines.generate.generate``
   and the benchmark add them for you). ``cfg_cutoff=None`` keeps full guidance.
