@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from recipes.perf import benchmarks
-from recipes.perf.fast import cpu_bf16_is_fast, fast_preset
+from recipes.perf.fast import cpu_bf16_is_fast, fast_preset, frozen
 from recipes.pipelines.models import load_pipeline
 
 
@@ -19,7 +19,7 @@ def test_fast_preset_cpu_layout_and_dtype(toy_fast):
     bf16 = cpu_bf16_is_fast()
     want = torch.bfloat16 if bf16 else torch.float32
     assert toy_fast.unet.dtype == want and toy_fast.vae.dtype == want
-    conv = toy_fast.unet.conv_in.weight
+    conv = toy_fast.unet.unet.conv_in.weight  # the UNet inside DeepCacheUNet
     # channels_last only for fp32 on CPU (with bf16 it measured slower)
     assert conv.is_contiguous(memory_format=torch.channels_last) == (not bf16)
     assert ("channels_last UNet and VAE" in toy_fast.fast_preset_steps) == (not bf16)
@@ -196,7 +196,8 @@ def test_cpu_compile_wiring_without_running_it():
     import torch._inductor.config as inductor_config
     from diffusers.models.attention_processor import AttnProcessor
 
-    pipe = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32), compile=True)
+    pipe = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32), compile=True,
+                       deep_cache=None)
     assert isinstance(pipe.unet, torch._dynamo.eval_frame.OptimizedModule)
     assert all(isinstance(p, AttnProcessor) for p in pipe.unet.attn_processors.values())
     assert any("frozen weights" in s for s in pipe.fast_preset_steps)
@@ -206,6 +207,24 @@ def test_cpu_compile_wiring_without_running_it():
     with torch.compiler.set_stance("force_eager"):  # through the wrappers, nothing compiled
         pipe.unet(None)
     assert seen == [True] and inductor_config.freezing is False
+
+
+def test_cpu_compile_wiring_with_deep_cache():
+    """With DeepCache (the preset's default) both halves are compiled, each called under
+    weight freezing (``frozen``), the UNet's attention is the classic one; nothing is run."""
+    from diffusers.models.attention_processor import AttnProcessor
+
+    from recipes.perf.deepcache import DeepCacheUNet
+
+    pipe = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32), compile=True)
+    assert isinstance(pipe.unet, DeepCacheUNet) and pipe.unet.interval == 2
+    assert all(isinstance(p, AttnProcessor) for p in pipe.unet.unet.attn_processors.values())
+    for name in ("full", "shallow"):
+        wrapper = getattr(pipe.unet, name)  # frozen(torch.compile(bound method))
+        compiled = wrapper.__wrapped__
+        method = getattr(DeepCacheUNet, name).__get__(pipe.unet)
+        assert compiled._torchdynamo_orig_callable == method
+        assert wrapper.__code__ is frozen(lambda: None).__code__  # the freezing wrapper
 
 
 def test_bench_summary_names_the_cpu_kind_and_the_lcm_row(tmp_path):

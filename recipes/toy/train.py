@@ -83,24 +83,28 @@ def warmup_cosine(opt, steps: int, warmup_frac: float = 0.05):
 
 
 def _update(loss, accelerator, opt, sched, losses: list[float], bar, step: int,
-            clip: float | None = None) -> None:
+            clip: float | None = None) -> float | None:
     """One optimiser step, then record the loss (shown on the bar every 25 steps).
 
     ``accelerator`` may be None (plain ``loss.backward()``); ``clip`` clips the
-    gradient norm of the optimiser's parameters first.
+    gradient norm of the optimiser's parameters first (``float("inf")``: only
+    measures it). Returns the gradient norm before clipping, None without ``clip``.
     """
+    norm = None
     if accelerator is None:
         loss.backward()
     else:
         accelerator.backward(loss)
     if clip is not None:
-        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], clip)
+        norm = float(torch.nn.utils.clip_grad_norm_(
+            [p for g in opt.param_groups for p in g["params"]], clip))
     opt.step()
     sched.step()
     opt.zero_grad(set_to_none=True)
     losses.append(loss.item())
     if step % 25 == 0:
         bar.set_postfix(loss=f"{np.mean(losses[-25:]):.4f}")
+    return norm
 
 
 def train_clip(pool, scenes, tokenizer, steps: int, batch: int, accelerator, seed: int = 0):

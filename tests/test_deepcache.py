@@ -1,0 +1,93 @@
+"""DeepCacheUNet: exact on full steps, cached in between, and refuses what it cannot run."""
+
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+
+from recipes.perf.deepcache import DeepCacheUNet
+from recipes.perf.fast import CFGCutoff, fast_preset
+from recipes.pipelines.models import load_pipeline
+from recipes.toy import model as tm
+
+
+@pytest.fixture(scope="module")
+def unet():
+    return UNet2DConditionModel.from_pretrained(tm.ASSETS / "toy" / "unet").eval()
+
+
+def _inputs(unet, batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    cfg = unet.config
+    x = torch.randn(batch, cfg.in_channels, cfg.sample_size, cfg.sample_size, generator=g)
+    context = torch.randn(batch, 16, cfg.cross_attention_dim, generator=g)
+    return x, context
+
+
+@torch.no_grad()
+def test_full_and_shallow_match_the_unet_at_the_cached_step(unet):
+    x, context = _inputs(unet)
+    t = torch.tensor(500)
+    ref = unet(x, t, context).sample
+    dc = DeepCacheUNet(unet, 2)
+    out, deep = dc.full(x, t, context)
+    assert torch.equal(out, ref)
+    # the deep features of this very step: the shallow path gives the same answer
+    assert torch.equal(dc.shallow(x, t, context, deep), ref)
+    # from a neighbouring step's cache it is an approximation, not the same
+    near = dc.shallow(x, torch.tensor(480), context, deep)
+    exact = unet(x, torch.tensor(480), context).sample
+    assert not torch.equal(near, exact)
+    assert (near - exact).abs().mean() < 0.5 * exact.abs().mean()
+
+
+def _counting_pipe(interval):
+    pipe = load_pipeline("toy", device="cpu", dtype=torch.float32)
+    pipe.unet = DeepCacheUNet(pipe.unet, interval)
+    return pipe
+
+
+@pytest.mark.parametrize("interval,full", [(2, 5), (3, 4)])
+def test_interval_sets_how_many_full_steps_and_each_call_starts_full(interval, full):
+    pipe = _counting_pipe(interval)
+    for call in (1, 2):
+        pipe(["a red circle"], num_inference_steps=10, output_type="latent")
+        assert pipe.unet.full_calls == full * call
+        assert pipe.unet.shallow_calls == (10 - full) * call
+
+
+def test_interval_one_is_the_plain_unet():
+    pipe = load_pipeline("toy", device="cpu", dtype=torch.float32)
+    g = torch.Generator().manual_seed(0)
+    ref = pipe(["a blue square"], num_inference_steps=6, output_type="latent", generator=g).images
+    pipe.unet = DeepCacheUNet(pipe.unet, 1)
+    g = torch.Generator().manual_seed(0)
+    out = pipe(["a blue square"], num_inference_steps=6, output_type="latent", generator=g).images
+    assert torch.equal(out, ref) and pipe.unet.shallow_calls == 0
+
+
+def test_works_with_the_guidance_cutoff_on_a_batch():
+    pipe = _counting_pipe(2)
+    out = pipe(["a red circle", "a green star"], num_inference_steps=10, output_type="latent",
+               callback_on_step_end=CFGCutoff(cutoff_step_ratio=0.4)).images
+    assert out.shape[0] == 2 and torch.isfinite(out).all()
+    assert pipe.unet.shallow_calls > 0
+
+
+def test_refuses_what_it_cannot_run(unet):
+    with pytest.raises(ValueError, match="interval"):
+        DeepCacheUNet(unet, 0)
+    dc = DeepCacheUNet(unet, 2)
+    x, context = _inputs(unet)
+    with pytest.raises(ValueError, match="down_block_additional_residuals"):
+        dc(x, 500, context, down_block_additional_residuals=(x,))
+    lcm_like = UNet2DConditionModel.from_config({**unet.config, "time_cond_proj_dim": 32})
+    with pytest.raises(ValueError, match="time_cond_proj_dim"):
+        DeepCacheUNet(lcm_like, 2)
+
+
+def test_fast_preset_wraps_only_when_asked():
+    pipe = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32), deep_cache=2)
+    assert isinstance(pipe.unet, DeepCacheUNet)
+    assert any("DeepCache" in s for s in pipe.fast_preset_steps)
+    pipe = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32), deep_cache=None)
+    assert not isinstance(pipe.unet, DeepCacheUNet)
