@@ -91,3 +91,18 @@ def test_fast_preset_wraps_only_when_asked():
     assert any("DeepCache" in s for s in pipe.fast_preset_steps)
     pipe = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32), deep_cache=None)
     assert not isinstance(pipe.unet, DeepCacheUNet)
+
+
+def test_deepcache_tool_counts_lost_and_gained_prompts():
+    """tools/deepcache.py (the source of the DeepCache numbers in fast.py) runs and adds up."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "deepcache.py"
+    spec = importlib.util.spec_from_file_location("deepcache_tool", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tool.quality(4, [1, 3], 0.4, None)
+    assert out["prompts"] == 4 and set(out) >= {"interval 1", "interval 3"}
+    row, base = out["interval 3"], out["interval 1"]["all_correct"]
+    assert round(base + (row["gained"] - row["lost"]) / 4, 3) == row["all_correct"]
