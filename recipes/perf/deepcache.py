@@ -14,8 +14,10 @@ Use: ``pipe.unet = DeepCacheUNet(pipe.unet, interval=2)`` (or
 ``fast_preset(pipe, deep_cache=2)``). It stands in for the UNet with the same
 call, ``config``, ``dtype`` and ``device``. A new pipeline call is noticed when
 the timestep stops falling (timesteps fall within one call), and that step is
-always a full one. Plain text-to-image UNets only: ControlNet residuals, T2I
-adapters, class or added-condition embeddings raise a ``ValueError``.
+always a full one. The cache is state: one pipeline call at a time per
+``DeepCacheUNet`` (as for the scheduler a pipeline holds). Plain text-to-image
+UNets only: ControlNet residuals, T2I adapters, class or added-condition
+embeddings raise a ``ValueError``.
 """
 
 from __future__ import annotations
