@@ -247,3 +247,23 @@ def test_quiet_lora_warnings_drops_only_the_known_messages(caplog):
         peft_logger.warning(spurious)
         peft_logger.warning(real)  # a base weight missing is a real problem: kept
     assert [r.getMessage() for r in caplog.records] == [real]
+
+
+def test_lora_trajectory_tool_judges_each_checkpoint(tmp_path):
+    """tools/lora_trajectory.py (the source of the issue-19 training curves) runs and adds up."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "lora_trajectory.py"
+    spec = importlib.util.spec_from_file_location("lora_trajectory", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    over = tool.parse_overrides(["steps=3", "batch=2", "n_images=6", "rank=2", "alpha=2",
+                                 "text_encoder_lr_scale=0.3"])
+    assert over["steps"] == 3 and over["text_encoder_lr_scale"] == 0.3
+    with pytest.raises(SystemExit, match="LoraSettings field"):
+        tool.parse_overrides(["no_such=1"])
+    rows = tool.trajectory("star", 0, 2, over, sizes=(2, 0, 1), save=str(tmp_path / "a"))
+    assert [r["step"] for r in rows] == [2, 3]
+    assert all(0 <= r["test"] <= 1 and "val" not in r and "base" in r for r in rows)
+    assert (tmp_path / "a" / L.WEIGHT_NAME).is_file()

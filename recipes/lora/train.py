@@ -99,20 +99,21 @@ class LoraSettings:
 # adapter scores 0.81 at guidance 4, 0.80 at 2.5, 0.66 at adapter weight 1.3. Ink, 3600 steps
 # instead of 2400: all-correct 0.00 on ink and base prompts (style 0.99, position 0.16) -- the
 # text-encoder LoRA collapsed every prompt into "ink" (lr 3e-3 is at the edge: r32 did the same).
-# Session of 2026-12-05: judged *during* training (train_lora's on_checkpoint, every 300 steps,
-# the same 100 star prompts, 32 base prompts): the shipped recipe with seed 1 is not a slow
-# learner but an unstable one - star 0.34, 0.47, 0.17, 0.03 (base 0.13 at step 1200), 0.34,
-# 0.58 ... 0.57: it collapses at peak lr and half recovers while the cosine schedule cools. Not
-# gradient spikes (median gradient norm 0.03-0.04, largest 0.4; --max-grad-norm 1 never clipped
-# and gave the same run): Adam's steps are lr-sized however small the gradient is. The
-# text-encoder LoRA at 0.3x the lr (--text-encoder-lr-scale 0.3) removed the collapse: 0.37,
-# 0.51, 0.51, 0.47, 0.67, 0.74, 0.77, 0.76 (seed 1; seed 0 0.71) - steadier, not higher. With it,
-# 3600 steps at lr 3e-3 collapsed again (0.11 at steps 600 and 1200, a gradient norm of 6.7);
-# lr 1.5e-3 x 3600 steps: 0.75 (seed 0) / 0.72 (seed 1), base 0.97 on 32 prompts. Every stable
-# recipe so far ends at 0.71-0.77; the shipped seed-0 adapter (0.79) stays. Also tried with the
-# 0.3x text-encoder lr: --snr-gamma 0 (plain v-loss, more weight on the low-noise steps that
-# draw the points): star 0.55, base 0.78 on 32 prompts (seed 0; gradient norms up to 13);
-# ink at 2400 steps: all-correct 0.78, shape 0.85, colour 0.91, style 0.97 (shipped: 0.77/0.86).
+# Session of 2026-12-05: judged *during* training (tools/lora_trajectory.py, train_lora's
+# on_checkpoint, every 300 steps, the same 100 star prompts, 32 base prompts): the shipped recipe
+# with seed 1 is not a slow learner but an unstable one - star 0.34, 0.47, 0.17, 0.03 (base 0.13
+# at step 1200), 0.34, 0.58 ... 0.57: it collapses at peak lr and half recovers while the cosine
+# schedule cools. Not gradient spikes (median gradient norm 0.03-0.04, largest 0.4;
+# --max-grad-norm 1 never clipped and gave the same run): Adam's steps are lr-sized however small
+# the gradient is. The text-encoder LoRA at 0.3x the lr (--text-encoder-lr-scale 0.3) removed the
+# collapse: 0.37, 0.51, 0.51, 0.47, 0.67, 0.74, 0.77, 0.76 (seed 1; seed 0 0.71) - steadier, not
+# higher. With it, 3600 steps at lr 3e-3 collapsed again (0.11 at steps 600 and 1200, a gradient
+# norm of 6.7); lr 1.5e-3 x 3600 steps: 0.75 (seed 0) / 0.72 (seed 1), base 0.97 on 32 prompts.
+# Every stable recipe so far ends at 0.71-0.77; the shipped seed-0 adapter (0.79) stays. Also
+# tried with the 0.3x text-encoder lr: --snr-gamma 0 (plain v-loss, more weight on the low-noise
+# steps that draw the points): star 0.55, base 0.78 on 32 prompts (seed 0; gradient norms up to
+# 13); ink at 2400 steps: all-correct 0.78, shape 0.85, colour 0.91, style 0.97 (shipped:
+# 0.77/0.86).
 SHIPPED: dict[str, dict] = {"star": {"steps": 2400, "text_encoder_rank": 8},
                             "ink": {"steps": 2400, "text_encoder_rank": 8}}
 

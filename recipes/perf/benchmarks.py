@@ -47,7 +47,7 @@ def lcm_fast_pipeline(model: str, device: str, compile: bool | None, path=None):
 
 
 def bench_toy(model: str = "toy", device: str = "cpu", *, images: int = 4, steps: int = 25,
-              repeats: int = 5, n_quality: int = 48, compile: bool | None = None,
+              repeats: int = 5, n_quality: int = 144, compile: bool | None = None,
               lcm_steps: int | None = None) -> dict:
     """Default pipeline vs ``fast_preset`` on the toy model: time, peak memory, judge accuracy.
 

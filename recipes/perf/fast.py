@@ -29,8 +29,9 @@ What it applies, and why (each step is measured on its own in
   changes made after it are not seen by the compiled code.
 * CPUs without native bf16 (AVX2 only: most laptops and many cloud VMs) get
   fp32 + channels-last + the same compile, and that alone is worth about 1.5x,
-  not 2x (with the guidance cutoff below 1.91x, with DeepCache below too 3.00x
-  under the emulation, 2026-12-05):
+  not 2x (with the guidance cutoff below 1.91x, with DeepCache below too
+  2.92x under the emulation, judge accuracy 0.993 -> 0.993 on 144 prompts,
+  ``results/bench_cpu_avx2.json``, 2026-12-05):
   ``python -m recipes bench --device cpu`` measured 1.46x on a real AVX2-only
   VM (issue 17), and 1.49x (0.882 -> 0.591 s) and 1.69x (1.175 -> 0.697 s,
   ``results/bench_cpu_avx2.json``) in two runs under ``tools/as_avx2.sh``,
@@ -70,7 +71,8 @@ What it applies, and why (each step is measured on its own in
   1.91x, the same compiled pipe timed with and without the cutoff in the same
   rounds (``speedup_full_cfg``); judge accuracy 1.00 -> 0.98 (one of 48
   prompts) in both runs. With DeepCache in the preset (below) the cutoff adds
-  less: 3.67x -> 3.91x (bf16) and 2.51x -> 3.00x (fp32 under the emulation).
+  less: 3.63x -> 3.94x (bf16) and 2.43x -> 2.92x (fp32 under the emulation;
+  144 prompts, accuracy 0.993 for the plain pipe and the preset alike).
   At 25 steps 11 steps keep guidance, so the UNet work
   falls to 72 %, but the time less: at batch 4 the compiled toy UNet takes 64 %
   of its batch-8 time (10.8 vs 16.8 ms under the AVX2 emulation,
