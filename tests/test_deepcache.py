@@ -65,12 +65,43 @@ def test_interval_one_is_the_plain_unet():
     assert torch.equal(out, ref) and pipe.unet.shallow_calls == 0
 
 
-def test_works_with_the_guidance_cutoff_on_a_batch():
+def test_keeps_each_prompt_with_its_image_after_the_guidance_cutoff():
+    """After the cutoff halves the batch each image keeps its own cached features, in order:
+    a batch of two = each prompt alone."""
     pipe = _counting_pipe(2)
-    out = pipe(["a red circle", "a green star"], num_inference_steps=10, output_type="latent",
-               callback_on_step_end=CFGCutoff(cutoff_step_ratio=0.4)).images
-    assert out.shape[0] == 2 and torch.isfinite(out).all()
+
+    def run(prompts, seeds):
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        return pipe(prompts, num_inference_steps=10, output_type="latent", generator=gens,
+                    callback_on_step_end=CFGCutoff(cutoff_step_ratio=0.4)).images
+
+    prompts = ["a large red circle on the left", "a small blue square at the top"]
+    both = run(prompts, [0, 1])
+    alone = torch.cat([run([prompts[0]], [0]), run([prompts[1]], [1])])
     assert pipe.unet.shallow_calls > 0
+    assert torch.allclose(both, alone, atol=1e-3), (both - alone).abs().max()
+
+
+@torch.no_grad()
+def test_after_the_batch_halves_the_prompts_half_of_the_cache_is_used(unet):
+    """CFG batches are [empty prompts, prompts]; the cutoff keeps the prompts (chunk(2)[1])."""
+    x, context = _inputs(unet, batch=4)
+    dc = DeepCacheUNet(unet, 2)
+    dc(x, 500, context)  # a full step: caches the deep features of all four
+    out = dc(x[2:], 480, context[2:], return_dict=False)[0]  # guidance stopped: two left
+    assert dc.shallow_calls == 1
+    _, deep = dc.full(x, 500, context)
+    assert torch.equal(out, dc.shallow(x[2:], 480, context[2:], deep[2:]))
+    assert not torch.equal(out, dc.shallow(x[2:], 480, context[2:], deep[:2]))
+
+
+def test_diffusers_own_cache_hooks_do_not_cover_unets():
+    """Why DeepCacheUNet exists: diffusers' enable_cache is for its transformer models. When a
+    diffusers release adds it to UNet2DConditionModel, this fails: teach that instead."""
+    from diffusers import FluxTransformer2DModel
+
+    assert hasattr(FluxTransformer2DModel, "enable_cache")
+    assert not hasattr(UNet2DConditionModel, "enable_cache")
 
 
 def test_refuses_what_it_cannot_run(unet):

@@ -25,39 +25,19 @@ import json
 import torch
 
 from recipes import bench
+from recipes.perf import judged
 from recipes.perf.fast import CFGCutoff, fast_preset
-from recipes.pipelines.generate import generate
 from recipes.pipelines.models import load_pipeline
-from recipes.toy import judge
 
 
 def quality(n: int, ratios: list[float], lora: str | None) -> dict:
-    pipe = load_pipeline("toy", device="cpu", dtype=torch.float32)
-    if lora:
-        from recipes.lora.load import apply_loras, resolve_specs
-        from recipes.lora.prompts import concept_items
-
-        apply_loras(pipe, resolve_specs([lora]))
-        items = concept_items(lora.split(":")[0], n)
-    else:
-        from recipes.toy.promptsets import prompt_items
-
-        items = prompt_items(n, seed=11)
-    right = {}
-    for ratio in ratios:
-        images = generate(pipe, [it["prompt"] for it in items], 0, batch_size=8,
-                          extra={"callback_on_step_end": CFGCutoff(cutoff_step_ratio=ratio)})
-        right[ratio] = [judge.score([im], [it["expect"]])["all_correct"] == 1
-                        for im, it in zip(images, items, strict=True)]
+    pipe, items = judged.prompt_set(n, lora)
+    right = {ratio: judged.right_per_prompt(
+        pipe, items, {"callback_on_step_end": CFGCutoff(cutoff_step_ratio=ratio)})
+        for ratio in ratios}
     full = right.get(1.0)
-    out = {}
-    for ratio, ok in right.items():
-        row = {"all_correct": round(sum(ok) / len(ok), 3)}
-        if full is not None and ratio != 1.0:
-            row["lost"] = sum(f and not o for f, o in zip(full, ok, strict=True))
-            row["gained"] = sum(o and not f for f, o in zip(full, ok, strict=True))
-        out[f"cutoff {ratio:.0%}"] = row
-    return {"prompts": len(items), "lora": lora, **out}
+    return {"prompts": len(items), "lora": lora,
+            **{f"cutoff {ratio:.0%}": judged.versus(full, ok) for ratio, ok in right.items()}}
 
 
 def timing(repeats: int) -> dict:

@@ -21,43 +21,24 @@ import json
 import torch
 
 from recipes import bench
+from recipes.perf import judged
 from recipes.perf.deepcache import DeepCacheUNet
 from recipes.perf.fast import CFG_CUTOFF, CFGCutoff, fast_preset
-from recipes.pipelines.generate import generate
 from recipes.pipelines.models import load_pipeline
-from recipes.toy import judge
 
 
 def quality(n: int, intervals: list[int], cutoff: float, lora: str | None) -> dict:
-    pipe = load_pipeline("toy", device="cpu", dtype=torch.float32)
-    if lora:
-        from recipes.lora.load import apply_loras, resolve_specs
-        from recipes.lora.prompts import concept_items
-
-        apply_loras(pipe, resolve_specs([lora]))
-        items = concept_items(lora.split(":")[0], n)
-    else:
-        from recipes.toy.promptsets import prompt_items
-
-        items = prompt_items(n, seed=11)
+    pipe, items = judged.prompt_set(n, lora)
     plain = pipe.unet
     extra = {"callback_on_step_end": CFGCutoff(cutoff_step_ratio=cutoff)} if cutoff < 1 else {}
     right = {}
     for interval in intervals:
         pipe.unet = DeepCacheUNet(plain, interval) if interval > 1 else plain
-        images = generate(pipe, [it["prompt"] for it in items], 0, batch_size=8, extra=extra)
-        right[interval] = [judge.score([im], [it["expect"]])["all_correct"] == 1
-                           for im, it in zip(images, items, strict=True)]
+        right[interval] = judged.right_per_prompt(pipe, items, extra)
     pipe.unet = plain
     base = right.get(1)
-    out = {}
-    for interval, ok in right.items():
-        row = {"all_correct": round(sum(ok) / len(ok), 3)}
-        if base is not None and interval != 1:
-            row["lost"] = sum(b and not o for b, o in zip(base, ok, strict=True))
-            row["gained"] = sum(o and not b for b, o in zip(base, ok, strict=True))
-        out[f"interval {interval}"] = row
-    return {"prompts": len(items), "lora": lora, "cutoff": cutoff, **out}
+    return {"prompts": len(items), "lora": lora, "cutoff": cutoff,
+            **{f"interval {i}": judged.versus(base, ok) for i, ok in right.items()}}
 
 
 def timing(intervals: list[int], repeats: int) -> dict:

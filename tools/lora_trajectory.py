@@ -6,8 +6,9 @@ and after the last, generates and judges three prompt sets with the adapter
 as it is at that step (25 steps, guidance 7.5, seed 0): the concept's test set
 (``make eval-lora``'s prompts: prompt seed 0), a validation set of another
 prompt seed, and base-world prompts (forgetting). Prints one JSON line per
-checkpoint with the gradient norms of the steps since the last one; ``--save``
-writes the adapter at the end like ``make toy-lora``.
+checkpoint as it is judged, then all of them with the gradient norms of the
+steps since the checkpoint before; ``--save`` writes the adapter at the end
+like ``make toy-lora``.
 
     .venv/bin/python tools/lora_trajectory.py --concept star --seed 1 --every 300
     .venv/bin/python tools/lora_trajectory.py --concept star --set text_encoder_lr_scale=0.3
@@ -47,14 +48,7 @@ def trajectory(concept: str, seed: int, every: int, overrides: dict, sizes=(100,
     n_test, n_val, n_base = sizes
     pipe = load_pipeline("toy", device="cpu", dtype=torch.float32)
     plain_text = pipe.text_encoder
-    norms: list[float] = []
     rows: list[dict] = []
-    update = lt.tt._update
-
-    def counted(*args, **kwargs):
-        norm = update(*args, **kwargs)
-        norms.append(norm)
-        return norm
 
     def check(step, unet, text_encoder):
         pipe.unet, pipe.text_encoder = unet, text_encoder or plain_text
@@ -65,20 +59,18 @@ def trajectory(concept: str, seed: int, every: int, overrides: dict, sizes=(100,
             if n:
                 score = concept_scores(pipe, name, n, prompt_seed=prompt_seed)
                 row[key] = round(score["all_correct"], 3)
-        recent = [n for n in norms[-every:] if n is not None]
-        row.update({"grad_norm_median": round(float(np.median(recent)), 4),
-                    "grad_norm_max": round(float(np.max(recent)), 4),
-                    "judge_s": round(time.perf_counter() - start, 1)})
+        row["judge_s"] = round(time.perf_counter() - start, 1)
         rows.append(row)
         print(json.dumps(row), flush=True)
 
     settings = lt.shipped_settings(concept, seed=seed, **overrides)
-    lt.tt._update = counted
-    try:
-        result = lt.train_lora(settings, progress=False, on_checkpoint=check,
-                               checkpoint_every=every)
-    finally:
-        lt.tt._update = update
+    result = lt.train_lora(settings, progress=False, on_checkpoint=check, checkpoint_every=every)
+    last = 0
+    for row in rows:  # gradient norms of the steps since the previous checkpoint
+        window = result.grad_norms[last:row["step"]]
+        row.update({"grad_norm_median": round(float(np.median(window)), 4),
+                    "grad_norm_max": round(float(np.max(window)), 4)})
+        last = row["step"]
     if save:
         lt.save_adapter(result, save, settings)
     return rows
@@ -96,7 +88,9 @@ def main() -> None:
     parser.add_argument("--save", default=None, help="folder for the final adapter")
     args = parser.parse_args()
     sizes = tuple(int(n) for n in args.sizes.split(","))
-    trajectory(args.concept, args.seed, args.every, parse_overrides(args.set), sizes, args.save)
+    rows = trajectory(args.concept, args.seed, args.every, parse_overrides(args.set), sizes,
+                      args.save)
+    print(json.dumps(rows))
 
 
 if __name__ == "__main__":

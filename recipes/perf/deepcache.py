@@ -10,6 +10,11 @@ deep part from that cache. It changes the output (unlike a compiler), so it is
 judged like the guidance cutoff: ``recipes.perf.benchmarks.bench_toy`` and
 ``tools/deepcache.py`` measure accuracy next to speed.
 
+diffusers 0.42 has caching of its own (``model.enable_cache(FirstBlockCacheConfig(...))``,
+pyramid attention broadcast, FasterCache, ...), but for its transformer models
+only: ``UNet2DConditionModel`` has no ``enable_cache`` (checked in
+``tests/test_deepcache.py``), hence this small wrapper for SD-style UNets.
+
 Use: ``pipe.unet = DeepCacheUNet(pipe.unet, interval=2)`` (or
 ``fast_preset(pipe, deep_cache=2)``). It stands in for the UNet with the same
 call, ``config``, ``dtype`` and ``device``. A new pipeline call is noticed when
@@ -92,11 +97,10 @@ class DeepCacheUNet(torch.nn.Module):
             res += more
         if unet.mid_block is not None:
             h = unet.mid_block(h, emb, **_block_kwargs(unet.mid_block, encoder_hidden_states))
-        deep = h
         for block in unet.up_blocks:
             n = len(block.resnets)
             skips, res = res[-n:], res[:-n]
-            deep = h
+            deep = h  # after the loop: the input of the last up block
             h = block(hidden_states=h, temb=emb, res_hidden_states_tuple=skips,
                       **_block_kwargs(block, encoder_hidden_states))
         return self._head(h), deep

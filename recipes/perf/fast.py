@@ -96,9 +96,9 @@ What it applies, and why (each step is measured on its own in
   lose detail (look at your own prompts before going to 3). It is what lifts
   the fp32 (AVX2) path past 2x. Not applied to ControlNet pipelines
   (their residuals go into every level) or UNets with extra conditioning.
-  The text encoder is not compiled: under the emulation it takes 6.7 ms per
-  call of 8 prompts eager and 4.5 ms compiled, under 1 % of a call, for 5.6 s
-  more of first-call compiling.
+  The text encoder is not compiled: under the emulation it takes 6.2 ms per
+  call of 8 sequences eager and 4.4 ms compiled, under 1 % of a call, for 7.8 s
+  more of first-call compiling (``tools/cpu_compile.py --text-encoder``).
 
 The pipeline is changed in place and returned; ``pipe.fast_preset_steps`` lists
 what was applied, so a benchmark can print it beside its numbers.
