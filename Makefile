@@ -27,7 +27,7 @@ help:
 	@echo "make toy-controlnet  train the toy Canny ControlNet (recipes/assets/toy-canny)"
 	@echo "make toy-controlnet-region  train the toy region-mask ControlNet (recipes/assets/toy-region)"
 	@echo "make toy-lora   train the star and ink LoRA adapters (recipes/assets/lora-*), then make eval-lora"
-	@echo "make toy-lcm    distil the LCM LoRA (few-step sampling, ~25 min), then make eval-lcm"
+	@echo "make toy-lcm    distil the LCM LoRA (few-step sampling, ~6 min), then make eval-lcm"
 	@echo "make lora-experiments  LoRA rank sweep and few-shot runs -> results/lora_experiments.json"
 	@echo "make toy-model-zh  align a Chinese text encoder to the toy SD (toy-zh, minutes on a CPU)"
 	@echo "make eval-toy-zh   judge accuracy of toy-zh on 300 Chinese prompts per phrasing"

@@ -4,6 +4,7 @@ import pytest
 import torch
 from diffusers import UNet2DConditionModel
 
+from recipes.perf import fast
 from recipes.perf.deepcache import DeepCacheUNet
 from recipes.perf.fast import CFGCutoff, fast_preset
 from recipes.pipelines.models import load_pipeline
@@ -122,6 +123,17 @@ def test_fast_preset_wraps_only_when_asked():
     assert any("DeepCache" in s for s in pipe.fast_preset_steps)
     pipe = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32), deep_cache=None)
     assert not isinstance(pipe.unet, DeepCacheUNet)
+    pipe = fast_preset(load_pipeline("toy", device="cpu", dtype=torch.float32))  # "auto"
+    assert isinstance(pipe.unet, DeepCacheUNet) and pipe.unet.interval == fast.DEEP_CACHE
+
+
+def test_auto_deep_cache_only_where_it_was_measured():
+    assert fast.deep_cache_interval("auto", "cpu") == fast.DEEP_CACHE
+    assert fast.deep_cache_interval("auto", "cuda") is None  # not measured on a GPU yet
+    assert fast.deep_cache_interval(3, "cuda") == 3
+    assert fast.deep_cache_interval(None, "cpu") is None
+    with pytest.raises(ValueError, match="interval"):
+        fast.deep_cache_interval("yes", "cpu")
 
 
 def test_deepcache_tool_counts_lost_and_gained_prompts():

@@ -63,6 +63,30 @@ def test_distill_saves_a_standard_lora_file(tmp_path):
     assert pipe.get_active_adapters() == ["lcm"]
 
 
+def test_target_weights_are_swapped_in_and_restored():
+    params = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.ones(2))]
+    ema = [torch.full((3,), 5.0), torch.full((2,), 7.0)]
+    with lcm._weights(params, ema):
+        assert params[0].tolist() == [5.0] * 3 and params[1].tolist() == [7.0] * 2
+    assert params[0].tolist() == [0.0] * 3 and params[1].tolist() == [1.0] * 2
+    with pytest.raises(RuntimeError), lcm._weights(params, ema):
+        raise RuntimeError("the student's weights come back even when the target pass fails")
+    assert params[0].tolist() == [0.0] * 3
+    with lcm._weights(params, None):  # no target network: the student itself
+        assert params[1].tolist() == [1.0] * 2
+
+
+def test_distill_with_a_target_network_and_an_excluded_level():
+    settings = lcm.LcmSettings(steps=2, batch=2, n_images=8, rank=2, target_ema=0.9,
+                               exclude=r"(down_blocks\.0|up_blocks\.2)\..*|conv_in|conv_out")
+    unet, losses, _ = lcm.distill(settings, progress=False)
+    assert len(losses) == 2 and all(loss == loss for loss in losses)
+    names = [n for n, p in unet.named_parameters() if "lora_" in n]
+    assert names and not any(n.startswith(("down_blocks.0.", "up_blocks.2.", "conv_in",
+                                           "conv_out")) for n in names)
+    assert any(n.startswith("down_blocks.1.") for n in names)
+
+
 def test_missing_lcm_lora_says_how_to_make_it(tmp_path):
     from recipes.pipelines.models import load_pipeline
 
@@ -89,10 +113,10 @@ def test_shipped_lcm_lora_matches_its_recipe_and_draws_in_few_steps():
     without = evaluate(plain, items, steps=k, guidance=1.0)["all_correct"]
     with_lora = evaluate(lcm.lcm_pipeline(plain, lcm.LCM_DIR), items, steps=k,
                          guidance=1.0)["all_correct"]
-    assert with_lora >= 0.75, with_lora
-    # The toy finding the notebooks report: a toy prompt fixes the image, so the base model's
-    # one-shot clean-latent prediction is already right and few steps need no distillation
-    # (make eval-lcm: LoRA 0.88 at 2 steps; LCMScheduler alone 1.00 on the same 100 prompts).
+    # make eval-lcm on 100 prompts: 1.00 at 2 steps with the adapter and 1.00 without it (a toy
+    # prompt fixes the image, so the base model's one-shot clean-latent prediction is already
+    # right); the adapter that drifted (own target, 3000 steps) scored 0.88 and would fail here.
+    assert with_lora >= 0.9, with_lora
     assert without >= 0.9, without
 
 

@@ -30,8 +30,8 @@ What it applies, and why (each step is measured on its own in
 * CPUs without native bf16 (AVX2 only: most laptops and many cloud VMs) get
   fp32 + channels-last + the same compile, and that alone is worth about 1.5x,
   not 2x (with the guidance cutoff below 1.91x, with DeepCache below too
-  2.92x under the emulation, judge accuracy 0.993 -> 0.993 on 144 prompts,
-  ``results/bench_cpu_avx2.json``, 2026-12-05):
+  2.92x and 3.02x in two runs under the emulation, judge accuracy 0.993 ->
+  0.993 on 144 prompts, ``results/bench_cpu_avx2.json``, 2026-12-05):
   ``python -m recipes bench --device cpu`` measured 1.46x on a real AVX2-only
   VM (issue 17), and 1.49x (0.882 -> 0.591 s) and 1.69x (1.175 -> 0.697 s,
   ``results/bench_cpu_avx2.json``) in two runs under ``tools/as_avx2.sh``,
@@ -42,8 +42,10 @@ What it applies, and why (each step is measured on its own in
   worth a dependency and a calibration pass. What pays on such a CPU is fewer
   steps: the LCM LoRA (``recipes.lora.lcm``) at 2 steps ran 10.1x and 10.0x
   faster than the preset (full guidance) at 25 steps in the same emulated runs,
-  7.7x faster than the preset with the guidance cutoff (judge accuracy
-  0.92 vs 1.00; on the toy the plain model with ``LCMScheduler`` at 2 steps
+  7.7x faster than the preset with the guidance cutoff; with the cutoff and
+  DeepCache in the preset too, 6.1x on both CPU kinds (2026-12-05, the LCM
+  LoRA distilled with a target network: judge accuracy 0.986 vs 0.993 for
+  the preset at 25 steps; the plain model with ``LCMScheduler`` at 2 steps
   scores 1.00 without the LoRA, see ``recipes.perf.benchmarks.bench_toy``).
 * CUDA: float16 weights, channels-last, fused QKV projections, TF32 for any fp32
   matmul left, cuDNN autotuning, and (``compile=True``, the default there)
@@ -71,8 +73,9 @@ What it applies, and why (each step is measured on its own in
   1.91x, the same compiled pipe timed with and without the cutoff in the same
   rounds (``speedup_full_cfg``); judge accuracy 1.00 -> 0.98 (one of 48
   prompts) in both runs. With DeepCache in the preset (below) the cutoff adds
-  less: 3.63x -> 3.94x (bf16) and 2.43x -> 2.92x (fp32 under the emulation;
-  144 prompts, accuracy 0.993 for the plain pipe and the preset alike).
+  less: 3.63x -> 3.94x and 3.58x -> 3.89x (bf16, two runs) and 2.43x -> 2.92x
+  and 2.52x -> 3.02x (fp32 under the emulation; 144 prompts, accuracy 0.993
+  for the plain pipe and the preset alike).
   At 25 steps 11 steps keep guidance, so the UNet work
   falls to 72 %, but the time less: at batch 4 the compiled toy UNet takes 64 %
   of its batch-8 time (10.8 vs 16.8 ms under the AVX2 emulation,
@@ -82,7 +85,8 @@ What it applies, and why (each step is measured on its own in
   ``pipe(prompt, **pipe.fast_preset_call)`` (``recipes.pipelines.generate.generate``
   and the benchmark add them for you). ``cfg_cutoff=None`` keeps full guidance.
 
-* Every device: DeepCache (``DEEP_CACHE`` = 2, ``recipes.perf.deepcache``): the
+* CPU (on CUDA only when asked for: not measured there yet): DeepCache
+  (``DEEP_CACHE`` = 2, ``recipes.perf.deepcache``): the
   whole UNet runs on every second step only; the steps between run its
   outermost level (``conv_in``, first down block, last up block, ``conv_out``)
   on the deep features cached from the step before. Like the cutoff it changes
@@ -223,6 +227,17 @@ def cfg_cutoff_fits(pipe) -> bool:
 DEEP_CACHE: int | None = 2
 
 
+def deep_cache_interval(deep_cache: int | str | None, device_type: str) -> int | None:
+    """The DeepCache interval ``fast_preset`` applies: ``"auto"`` is ``DEEP_CACHE`` on a CPU
+    and None (off) elsewhere - measured on CPUs only so far; a number is taken as given."""
+    if deep_cache == "auto":
+        return DEEP_CACHE if device_type == "cpu" else None
+    if deep_cache is not None and not isinstance(deep_cache, int):
+        raise ValueError(f"deep_cache={deep_cache!r}: pass an interval (2, 3, ...), None or "
+                         "'auto'")
+    return deep_cache
+
+
 def deep_cache_fits(pipe) -> bool:
     """True for a text-to-image pipe whose UNet ``DeepCacheUNet`` can wrap (no ControlNet)."""
     from recipes.perf.deepcache import check_supported
@@ -237,7 +252,7 @@ def deep_cache_fits(pipe) -> bool:
 
 
 def fast_preset(pipe, *, compile: bool | None = None, dtype: torch.dtype | None = None,
-                cfg_cutoff: float | None = CFG_CUTOFF, deep_cache: int | None = DEEP_CACHE):
+                cfg_cutoff: float | None = CFG_CUTOFF, deep_cache: int | str | None = "auto"):
     """Apply the best measured speed settings for ``pipe.device`` in place and return ``pipe``.
 
     ``dtype`` overrides the automatic choice (bf16 on a CPU with native bf16,
@@ -251,6 +266,8 @@ def fast_preset(pipe, *, compile: bool | None = None, dtype: torch.dtype | None 
     ``deep_cache`` (an interval >= 2) wraps the UNet in
     ``recipes.perf.deepcache.DeepCacheUNet``: the deep levels run on every
     ``deep_cache``-th step only (``None`` or 1: every step; text-to-image UNets only).
+    ``"auto"``: ``DEEP_CACHE`` on a CPU, where it was measured, and off on CUDA,
+    where it has not been yet (pass ``deep_cache=2`` to try it there).
     Quality is checked by the benchmark (judge
     accuracy against the plain pipeline on the same prompts and seeds).
     """
@@ -278,6 +295,7 @@ def fast_preset(pipe, *, compile: bool | None = None, dtype: torch.dtype | None 
         pipe.unet.fuse_qkv_projections()
         steps.append("fused QKV projections")
     cached = None
+    deep_cache = deep_cache_interval(deep_cache, kind)
     if deep_cache is not None and deep_cache > 1 and deep_cache_fits(pipe):
         from recipes.perf.deepcache import DeepCacheUNet
 
