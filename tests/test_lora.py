@@ -129,6 +129,31 @@ def test_training_checkpoints_grad_norms_and_text_encoder_lr():
     assert any(torch.count_nonzero(v) for k, v in final.items() if "lora_B" in k)
 
 
+def test_mid_t_share_draws_timesteps_from_the_middle(monkeypatch):
+    real = LT.tm.train_scheduler
+    seen: list[torch.Tensor] = []
+
+    def recording():
+        sched = real()
+        add = sched.add_noise
+
+        def add_noise(x, noise, t):
+            seen.append(t.clone())
+            return add(x, noise, t)
+
+        sched.add_noise = add_noise
+        return sched
+
+    monkeypatch.setattr(LT.tm, "train_scheduler", recording)
+    kw = {"concept": "star", "rank": 2, "alpha": 2, "steps": 3, "batch": 8, "n_images": 8}
+    for share in (1.0, 0.0):
+        seen.clear()
+        LT.train_lora(LT.LoraSettings(**kw, mid_t_share=share), progress=False)
+        t = torch.cat(seen)
+        inside = ((t >= LT.MID_T[0]) & (t < LT.MID_T[1])).float().mean()
+        assert inside == 1.0 if share else inside < 1.0, (share, t.tolist())
+
+
 def test_text_encoder_lora_hotswaps_and_is_refused_by_toy_zh(tmp_path):
     from diffusers import StableDiffusionPipeline
     from safetensors.torch import save_file
@@ -166,7 +191,7 @@ def test_text_encoder_lora_hotswaps_and_is_refused_by_toy_zh(tmp_path):
 # LoraSettings fields added after the shipped adapters were trained (2026-12-05); at their
 # defaults the training is the same: one AdamW group per model at the same lr, no clipping
 # (checked once bit for bit against train_lora of 0353351: 12 steps, UNet + text encoder).
-LATER_OPTIONS = ("max_grad_norm", "text_encoder_lr_scale")
+LATER_OPTIONS = ("max_grad_norm", "text_encoder_lr_scale", "mid_t_share")
 
 
 @pytest.mark.parametrize("name", sorted(set(L.SHIPPED) - {"lcm"}))  # lcm: tests/test_lcm.py
@@ -269,3 +294,18 @@ def test_lora_trajectory_tool_judges_each_checkpoint(tmp_path):
     assert all(0 <= r["test"] <= 1 and "val" not in r and "base" in r for r in rows)
     assert all(0 < r["grad_norm_median"] <= r["grad_norm_max"] for r in rows)
     assert (tmp_path / "a" / L.WEIGHT_NAME).is_file()
+
+
+def test_lora_redraw_tool_judges_each_strength():
+    """tools/lora_redraw.py (the source of recipes.lora.train.MID_T) runs end to end."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "lora_redraw.py"
+    spec = importlib.util.spec_from_file_location("lora_redraw_tool", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tool.redraw("star", n=6, size=None, strengths=(0.3,), batch=6)
+    assert out["prompts"] == 6 and out["renders"] == 1.0  # the judge reads true renders
+    assert set(out) >= {"text_to_image", "strength 0.3"}
+
