@@ -136,15 +136,9 @@ def test_auto_deep_cache_only_where_it_was_measured():
         fast.deep_cache_interval("yes", "cpu")
 
 
-def test_deepcache_tool_counts_lost_and_gained_prompts():
+def test_deepcache_tool_counts_lost_and_gained_prompts(load_tool):
     """tools/deepcache.py (the source of the DeepCache numbers in fast.py) runs and adds up."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "tools" / "deepcache.py"
-    spec = importlib.util.spec_from_file_location("deepcache_tool", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("deepcache")
     out = tool.quality(4, [1, 3], 0.4, None)
     assert out["prompts"] == 4 and set(out) >= {"interval 1", "interval 3"}
     row, base = out["interval 3"], out["interval 1"]["all_correct"]

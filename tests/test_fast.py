@@ -307,15 +307,9 @@ def test_fast_preset_hands_over_the_cutoff_and_generate_uses_it():
     assert not any("guidance" in s for s in plain.fast_preset_steps)
 
 
-def test_cfg_cutoff_tool_counts_lost_and_gained_prompts():
+def test_cfg_cutoff_tool_counts_lost_and_gained_prompts(load_tool):
     """tools/cfg_cutoff.py (the source of fast.py's cutoff numbers) runs and adds up."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "tools" / "cfg_cutoff.py"
-    spec = importlib.util.spec_from_file_location("cfg_cutoff", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("cfg_cutoff")
     out = tool.quality(4, [1.0, 0.0], None)
     full, cut = out["cutoff 100%"], out["cutoff 0%"]
     assert out["prompts"] == 4 and "lost" not in full

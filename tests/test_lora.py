@@ -275,15 +275,9 @@ def test_quiet_lora_warnings_drops_only_the_known_messages(caplog):
     assert [r.getMessage() for r in caplog.records] == [real]
 
 
-def test_lora_trajectory_tool_judges_each_checkpoint(tmp_path):
+def test_lora_trajectory_tool_judges_each_checkpoint(tmp_path, load_tool):
     """tools/lora_trajectory.py (the source of the issue-19 training curves) runs and adds up."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "tools" / "lora_trajectory.py"
-    spec = importlib.util.spec_from_file_location("lora_trajectory", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("lora_trajectory")
     over = tool.parse_overrides(["steps=3", "batch=2", "n_images=6", "rank=2", "alpha=2",
                                  "text_encoder_lr_scale=0.3"])
     assert over["steps"] == 3 and over["text_encoder_lr_scale"] == 0.3
@@ -296,15 +290,9 @@ def test_lora_trajectory_tool_judges_each_checkpoint(tmp_path):
     assert (tmp_path / "a" / L.WEIGHT_NAME).is_file()
 
 
-def test_lora_redraw_tool_judges_each_strength():
+def test_lora_redraw_tool_judges_each_strength(load_tool):
     """tools/lora_redraw.py (the source of recipes.lora.train.MID_T) runs end to end."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "tools" / "lora_redraw.py"
-    spec = importlib.util.spec_from_file_location("lora_redraw_tool", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("lora_redraw")
     out = tool.redraw("star", n=6, size=None, strengths=(0.3,), batch=6)
     assert out["prompts"] == 6 and out["renders"] == 1.0  # the judge reads true renders
     assert set(out) >= {"text_to_image", "strength 0.3"}

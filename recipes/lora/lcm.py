@@ -97,7 +97,8 @@ class LcmSettings:
     # climbs back, as the own-target runs' do: longer training drifts whatever the target); no
     # LoRA on the outer level (`exclude` below) 0.49 / 0.35. The teacher itself (DDIM 50 steps,
     # guidance 7.5) scores 0.99: the blobs are the student's. Each by `python -m recipes.lora.lcm
-    # --out DIR --steps N [--target-ema D] [--lr X] [--guidance G] [--exclude RE]`, then judged.
+    # --out DIR --steps N [--target-ema D] [--lr X] [--guidance G] [--exclude RE]`, then
+    # `evaluate_lcm(144, steps=(2, 4), path=DIR, fid=False)` (the teacher: a /tmp probe).
     target_ema: float = 0.95
     # A regex (peft's exclude_modules) of modules to leave without LoRA, e.g. the outer level
     # "(down_blocks\\.0|up_blocks\\.2)\\..*|conv_in|conv_out"; empty: none left out.

@@ -125,10 +125,9 @@ MID_T = (300, 800)
 # steps that draw the points): star 0.55, base 0.78 on 32 prompts (seed 0; gradient norms up to
 # 13); ink at 2400 steps: all-correct 0.78, shape 0.85, colour 0.91, style 0.97 (shipped:
 # 0.77/0.86).
-# Later the same day: where the points are lost. The shipped adapter redrawing true small-star
-# renders (img2img, see MID_T) keeps them at strength 0.3 (1.00) and loses them between 0.5 and
-# 0.8 (0.91 -> 0.68; text to image 0.67), so --mid-t-share 0.5 draws half of each batch's
-# timesteps from 300-800: with the shipped recipe it collapsed (star 0.29, base 0.41, position
+# Later the same day: the points are lost in the middle of the schedule (MID_T), so
+# --mid-t-share 0.5 draws half of each batch's timesteps from 300-800: with the shipped recipe
+# it collapsed (star 0.29, base 0.41, position
 # 0.45-0.52); with --text-encoder-lr-scale 0.3 star 0.79 / base 0.99 (seed 0; 0.71 without it)
 # and 0.68 / 0.96 (seed 1; 0.76 without it) - no better on average. Not shipped.
 # Batch 32 instead of 16 with --text-encoder-lr-scale 0.3 (2400 steps, 714 s): star 0.82 / base
