@@ -7,6 +7,7 @@ import torch
 
 from recipes.lora import lcm
 from recipes.toy import model as tm
+from recipes.toy import train as tt
 
 
 def test_boundary_scalings_match_lcm_scheduler():
@@ -66,14 +67,17 @@ def test_distill_saves_a_standard_lora_file(tmp_path):
 def test_target_weights_are_swapped_in_and_restored():
     params = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.ones(2))]
     ema = [torch.full((3,), 5.0), torch.full((2,), 7.0)]
-    with lcm._weights(params, ema):
+    with tt.swapped_weights(params, ema):
         assert params[0].tolist() == [5.0] * 3 and params[1].tolist() == [7.0] * 2
     assert params[0].tolist() == [0.0] * 3 and params[1].tolist() == [1.0] * 2
-    with pytest.raises(RuntimeError), lcm._weights(params, ema):
+    with pytest.raises(RuntimeError), tt.swapped_weights(params, ema):
         raise RuntimeError("the student's weights come back even when the target pass fails")
     assert params[0].tolist() == [0.0] * 3
-    with lcm._weights(params, None):  # no target network: the student itself
+    with tt.swapped_weights(params, None):  # no target network: the student itself
         assert params[1].tolist() == [1.0] * 2
+    tt.ema_update(ema, params, 0.75)  # a quarter of the way to the weights
+    assert ema[0].tolist() == [3.75] * 3 and ema[1].tolist() == [5.5] * 2
+    tt.ema_update(None, params, 0.75)  # no average kept: nothing to do
 
 
 def test_distill_with_a_target_network_and_an_excluded_level():

@@ -129,6 +129,34 @@ def test_training_checkpoints_grad_norms_and_text_encoder_lr():
     assert any(torch.count_nonzero(v) for k, v in final.items() if "lora_B" in k)
 
 
+def test_ema_adapter_is_the_moving_average_of_the_raw_run():
+    """With ``ema`` the checkpoints and the result hold the moving average of the weights
+    the same run without it goes through (lora_B starts at zero: e_k = d e_(k-1) + (1-d) p_k)."""
+    from peft.utils import get_peft_model_state_dict
+
+    kw = {"concept": "star", "rank": 2, "alpha": 2, "steps": 3, "batch": 4, "n_images": 8,
+          "text_encoder_rank": 2}
+    runs = {}
+    for decay in (0.0, 0.5):
+        seen = runs[decay] = {}
+
+        def hook(step, unet, text_encoder, seen=seen):
+            seen[step] = {k: v.clone() for k, v in get_peft_model_state_dict(unet).items()
+                          if "lora_B" in k}
+
+        result = LT.train_lora(LT.LoraSettings(**kw, ema=decay), progress=False,
+                               on_checkpoint=hook, checkpoint_every=1)
+        final = get_peft_model_state_dict(result.unet)
+        assert all(torch.equal(final[k], v) for k, v in seen[3].items())
+    raw, avg = runs[0.0], runs[0.5]
+    for k in raw[1]:
+        expect = torch.zeros_like(raw[1][k])
+        for step in (1, 2, 3):
+            expect = 0.5 * expect + 0.5 * raw[step][k]
+            assert torch.allclose(avg[step][k], expect, atol=1e-7), (k, step)
+    assert any(not torch.equal(raw[3][k], avg[3][k]) for k in raw[3])
+
+
 def test_mid_t_share_draws_timesteps_from_the_middle(monkeypatch):
     real = LT.tm.train_scheduler
     seen: list[torch.Tensor] = []
@@ -191,7 +219,7 @@ def test_text_encoder_lora_hotswaps_and_is_refused_by_toy_zh(tmp_path):
 # LoraSettings fields added after the shipped adapters were trained (2026-12-05); at their
 # defaults the training is the same: one AdamW group per model at the same lr, no clipping
 # (checked once bit for bit against train_lora of 0353351: 12 steps, UNet + text encoder).
-LATER_OPTIONS = ("max_grad_norm", "text_encoder_lr_scale", "mid_t_share")
+LATER_OPTIONS = ("max_grad_norm", "text_encoder_lr_scale", "mid_t_share", "ema")
 
 
 @pytest.mark.parametrize("name", sorted(set(L.SHIPPED) - {"lcm"}))  # lcm: tests/test_lcm.py

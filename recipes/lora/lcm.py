@@ -39,7 +39,6 @@ import argparse
 import json
 import random
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,22 +121,6 @@ def _x0_eps(pred: torch.Tensor, x_t: torch.Tensor, alpha_bar: torch.Tensor):
     """Clean latent and noise from a v-prediction at ``x_t`` (alpha_bar shaped (B,1,1,1))."""
     a, s = alpha_bar.sqrt(), (1 - alpha_bar).sqrt()
     return a * x_t - s * pred, s * x_t + a * pred
-
-
-@contextmanager
-def _weights(params: list[torch.nn.Parameter], values: list[torch.Tensor] | None):
-    """Run the block with ``params`` holding ``values`` (None: as they are), then restore."""
-    if values is None:
-        yield
-        return
-    kept = [q.detach().clone() for q in params]
-    try:
-        for q, v in zip(params, values, strict=True):
-            q.data.copy_(v)
-        yield
-    finally:
-        for q, v in zip(params, kept, strict=True):
-            q.data.copy_(v)
 
 
 def solver_grid(num_train_timesteps: int = 1000, grid: int = GRID) -> torch.Tensor:
@@ -227,7 +210,7 @@ def distill(settings: LcmSettings, model: str | Path = tm.ASSETS / "toy", accele
             x_prev = a_prev.sqrt() * x0_g + (1 - a_prev).sqrt() * eps_g
             # target: the student's own answer one solver step closer to the data
             c_skip_p, c_out_p = boundary_scalings(t_prev)
-            with _weights(params, ema):
+            with tt.swapped_weights(params, ema):
                 x0_target, _ = _x0_eps(raw(x_prev, t_prev, cond).sample, x_prev, a_prev)
             target = c_skip_p * x_prev + c_out_p * x0_target
         c = settings.huber_c
@@ -238,10 +221,7 @@ def distill(settings: LcmSettings, model: str | Path = tm.ASSETS / "toy", accele
             cell_w = 1.0 + settings.fg_weight * masks[idx].to(dev)
             loss = (huber * cell_w).sum() / (cell_w.sum() * huber.shape[1])
         tt._update(loss, accelerator, opt, sched, losses, bar, step)
-        if ema is not None:
-            with torch.no_grad():
-                for e, q in zip(ema, params, strict=True):
-                    e.lerp_(q.detach(), 1.0 - settings.target_ema)
+        tt.ema_update(ema, params, settings.target_ema)
     unet = accelerator.unwrap_model(unet).eval()
     return unet, losses, time.perf_counter() - start
 

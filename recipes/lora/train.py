@@ -60,6 +60,9 @@ class LoraSettings:
     # > 0: that share of each batch draws its timestep from MID_T instead of all 1000: where the
     # shipped star adapter blunts a true star when asked to redraw it (SDEdit, see MID_T).
     mid_t_share: float = 0.0
+    # > 0: keep an exponential moving average of the adapter's weights with this decay per step
+    # and ship the average instead of the last step's weights (judged on it at checkpoints too)
+    ema: float = 0.0
 
 
 # The shipped star adapter redrawing 57 true small-star renders from timestep ~1000*strength
@@ -232,6 +235,7 @@ def train_lora(settings: LoraSettings, parts=None, accelerator=None, records=Non
     dev = accelerator.device
     losses: list[float] = []
     norms: list[float] = []
+    ema = [q.detach().clone() for q in params] if settings.ema else None
     bar = tqdm(range(settings.steps), desc=f"LoRA {settings.concept}",
                disable=not (progress and accelerator.is_main_process))
     for step in bar:
@@ -263,6 +267,7 @@ def train_lora(settings: LoraSettings, parts=None, accelerator=None, records=Non
             per_sample = err.mean(dim=(1, 2, 3))
         norms.append(tt._update((per_sample * weight).mean(), accelerator, opt, sched, losses,
                                 bar, step, clip=settings.max_grad_norm or float("inf")))
+        tt.ema_update(ema, params, settings.ema)
         done = step + 1
         if on_checkpoint and checkpoint_every and (done % checkpoint_every == 0
                                                    or done == settings.steps):
@@ -271,11 +276,15 @@ def train_lora(settings: LoraSettings, parts=None, accelerator=None, records=Non
             for m in models:
                 if m is not None:
                     m.eval()
-            with torch.no_grad():
+            with torch.no_grad(), tt.swapped_weights(params, ema):
                 on_checkpoint(done, *models)
             for m in models:
                 if m is not None:
                     m.train()
+    if ema is not None:  # the average is the adapter
+        with torch.no_grad():
+            for q, e in zip(params, ema, strict=True):
+                q.data.copy_(e)
     unet = accelerator.unwrap_model(unet).eval()
     text_encoder = accelerator.unwrap_model(text_encoder).eval() if train_text else None
     return LoraResult(unet, text_encoder, losses, time.perf_counter() - start, tuple(norms))
@@ -330,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder that receives lora-<concept>/ (default: recipes/assets)")
     ints = ("rank", "alpha", "steps", "batch", "n_images", "text_encoder_rank", "seed")
     floats = ("lr", "prior_fraction", "small_share", "snr_gamma", "fg_weight", "max_grad_norm",
-              "text_encoder_lr_scale", "mid_t_share")
+              "text_encoder_lr_scale", "mid_t_share", "ema")
     for name in ints + floats:
         parser.add_argument(f"--{name.replace('_', '-')}", type=int if name in ints else float,
                             default=None, help="default: the shipped recipe's")

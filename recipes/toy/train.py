@@ -18,6 +18,7 @@ import math
 import random
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -105,6 +106,30 @@ def _update(loss, accelerator, opt, sched, losses: list[float], bar, step: int,
     if step % 25 == 0:
         bar.set_postfix(loss=f"{np.mean(losses[-25:]):.4f}")
     return norm
+
+
+@contextmanager
+def swapped_weights(params: list[torch.nn.Parameter], values: list[torch.Tensor] | None):
+    """Run the block with ``params`` holding ``values`` (None: as they are), then restore."""
+    if values is None:
+        yield
+        return
+    kept = [q.detach().clone() for q in params]
+    try:
+        for q, v in zip(params, values, strict=True):
+            q.data.copy_(v)
+        yield
+    finally:
+        for q, v in zip(params, kept, strict=True):
+            q.data.copy_(v)
+
+
+@torch.no_grad()
+def ema_update(ema: list[torch.Tensor] | None, params: list[torch.nn.Parameter], decay: float):
+    """Move the moving average ``ema`` a step ``1 - decay`` towards ``params`` (None: no-op)."""
+    if ema is not None:
+        for e, q in zip(ema, params, strict=True):
+            e.lerp_(q.detach(), 1.0 - decay)
 
 
 def train_clip(pool, scenes, tokenizer, steps: int, batch: int, accelerator, seed: int = 0):
