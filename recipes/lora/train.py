@@ -146,7 +146,8 @@ MID_T = (300, 800)
 #   0.99 -- the ink shape bar (0.90) holds at seed 0 only. The misses are circles drawn as lumpy
 #   blobs (read as triangles or squares; 8 of 29 test circles, 12 of 28 val), large and small.
 #   Batch 48 x 1600 steps (the same images seen, 712 s): val 0.80 / test 0.75 (shape 0.87 /
-#   0.86); --fg-weight 4: val 0.84 / test 0.79 (shape 0.90 / 0.90, colour 0.98 / 0.95).
+#   0.86); --fg-weight 4: val 0.84 / test 0.79 (shape 0.90 / 0.90, colour 0.98 / 0.95);
+#   --prior-fraction 0.6: 0.73 / 0.73 (shape 0.80 / 0.84, style 0.91 / 0.89).
 # - --ema D on star batch 32, seed 0 (in-process judge, 48 val / 100 test / 32 base prompts):
 #   D = 0.99 and 0.995 the same as the last step's weights (0.81 / 0.82 / 0.97), 0.998 0.75 /
 #   0.83, 0.999 0.58 / 0.63: the cosine schedule already cools the end; not shipped.
