@@ -74,6 +74,16 @@ def test_body_too_large_413(server):
     assert r.status_code == 413 and "2048" in r.json()["error"]
 
 
+def test_stats_needs_token_and_counts(server):
+    assert httpx.get(server.url + "/v1/stats", timeout=5).status_code == 401
+    before = server.stats()
+    assert before["in_flight"] == 0 and before["max_queue"] == 4
+    assert before["admitted"] == sum(before["answered"].get(k, 0) for k in ("200", "504"))
+    assert post(server, {"prompt": ""}).status_code == 422
+    after = server.stats()["answered"]
+    assert after.get("422", 0) == before["answered"].get("422", 0) + 1
+
+
 def test_happy_path_png_judged(server):
     r = post(server, {"prompt": PROMPT, "steps": 12, "seed": 3})
     assert r.status_code == 200, r.text
@@ -107,7 +117,9 @@ def test_batching_graceful_shutdown_and_stop():
     with s:
         async def load_then_stop():
             task = asyncio.create_task(run_load(s.url, s.headers, n=8, concurrency=8, steps=8))
-            await asyncio.sleep(0.5)  # requests admitted and running
+            # SIGTERM only once all 8 are read and queued, and while some still run
+            admitted = await asyncio.to_thread(s.wait_admitted, 8)
+            assert admitted["in_flight"] >= 1 and admitted["max_queue"] == 16, admitted
             stopping = asyncio.get_running_loop().run_in_executor(None, s.stop)
             result = await task
             return result, await stopping

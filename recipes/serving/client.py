@@ -87,6 +87,30 @@ class ServerProcess:
         self.stop()
         raise TimeoutError(f"server not healthy after {self.startup_timeout:.0f} s:\n{self.log()}")
 
+    def stats(self) -> dict:
+        """``GET /v1/stats``: ``in_flight`` (admitted, unanswered), ``admitted`` (since the
+        start), ``max_queue``, ``answered`` (count per status)."""
+        r = httpx.get(self.url + "/v1/stats", headers=self.headers, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def wait_admitted(self, total: int, timeout: float = 60.0) -> dict:
+        """Block until the server has admitted ``total`` requests since its start; its stats.
+
+        A SIGTERM lets admitted requests finish but closes connections whose request
+        the server has not read yet, so "stop while n requests are in flight" must
+        wait for this, not sleep: a busy machine reads them late.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            stats = self.stats()
+            if stats["admitted"] >= total:
+                return stats
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{stats['admitted']} of {total} requests admitted after "
+                                   f"{timeout:.0f} s: {stats}")
+            time.sleep(0.02)
+
     def stop(self, grace: float = 40.0) -> int | None:
         """SIGTERM (graceful: in-flight requests finish), then SIGKILL the group after ``grace``."""
         if self.proc is None:

@@ -14,6 +14,7 @@ import hmac
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from recipes.pipelines.request import GenerationRequest, RequestError, validate
@@ -55,21 +56,26 @@ class Guard:
 
     ``token`` is the bearer token; ``max_body`` bytes; ``max_queue`` admitted
     requests at most (waiting + running); ``validate_kw`` goes to ``validate``
-    (``tokenizer``, ``content_filter``). ``draining`` (set by the server on
-    SIGTERM) answers new requests 503 while admitted ones finish. ``stats`` counts
-    answers by status for the load test and ``in_flight`` is the queue depth.
+    (``tokenizer``, ``content_filter``). ``in_flight`` is the queue depth
+    (admitted, not yet answered), ``admitted`` the requests admitted since the
+    start, and ``answered`` counts, by status, the answers
+    on ``path`` to requests with the right token;
+    ``GET stats_path`` (token required) returns both as JSON, e.g. to wait until
+    requests are really admitted before a SIGTERM, or for a monitoring scrape.
+    On SIGTERM uvicorn stops accepting connections and lets admitted requests finish.
     """
 
-    def __init__(self, app, *, token: str, path: str = "/v1/images", max_body: int = 16_384,
+    def __init__(self, app, *, token: str, path: str = "/v1/images",
+                 stats_path: str = "/v1/stats", max_body: int = 16_384,
                  max_queue: int = 32, validate_kw: dict | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.app, self.path = app, path
+        self.app, self.path, self.stats_path = app, path, stats_path
         self._token = token.encode()
         self.max_body, self.max_queue = max_body, max_queue
         self.validate_kw = validate_kw or {}
         self.clock = clock
-        self.in_flight = 0
-        self.draining = False
+        self.in_flight = self.admitted = 0
+        self.answered: Counter = Counter()
         self._service_s = 1.0  # running mean of admitted request latency, for Retry-After
 
     def retry_after(self) -> int:
@@ -87,9 +93,16 @@ class Guard:
                                     "zh": "缺少或错误的令牌：请发送 Authorization: Bearer <令牌>"},
                         [(b"www-authenticate", b"Bearer")])
             return
+        if scope["path"] == self.stats_path:
+            await _json(send, 200, {"in_flight": self.in_flight, "admitted": self.admitted,
+                                    "max_queue": self.max_queue,
+                                    "answered": {str(k): v for k, v in
+                                                 sorted(self.answered.items())}})
+            return
         if scope["path"] != self.path:
             await self.app(scope, receive, send)
             return
+        send = self._counting(send)
         try:
             declared = int(headers.get(b"content-length", b"0"))
         except ValueError:
@@ -109,20 +122,29 @@ class Guard:
                 "error": str(exc), "zh": exc.zh,
                 "problems": [{"field": p.field, "en": p.en, "zh": p.zh} for p in exc.problems]})
             return
-        if self.draining or self.in_flight >= self.max_queue:
-            why = "server is shutting down" if self.draining else \
-                f"queue full ({self.in_flight} requests waiting or running)"
-            await _json(send, 503, {"error": f"{why}: retry after the Retry-After seconds",
-                                    "zh": "服务繁忙或正在关闭：请按 Retry-After 秒数后重试"},
+        if self.in_flight >= self.max_queue:
+            await _json(send, 503, {"error": f"queue full ({self.in_flight} requests waiting or "
+                                    "running): retry after the Retry-After seconds",
+                                    "zh": "服务繁忙：请按 Retry-After 秒数后重试"},
                         [(b"retry-after", str(self.retry_after()).encode())])
             return
         self.in_flight += 1
+        self.admitted += 1
         start = self.clock()
         try:
             await self.app(scope, _replay(body, receive), send)
         finally:
             self.in_flight -= 1
             self._service_s = 0.8 * self._service_s + 0.2 * (self.clock() - start)
+
+    def _counting(self, send):
+        """``send`` that also counts the response's status in ``answered``."""
+        async def counted(message):
+            if message["type"] == "http.response.start":
+                self.answered[message["status"]] += 1
+            await send(message)
+
+        return counted
 
     def _authorized(self, header: bytes) -> bool:
         scheme, _, given = header.partition(b" ")
