@@ -60,8 +60,25 @@ def test_concept_items_have_known_answers():
     ink = LP.concept_items("ink", 20, lang="zh")
     assert all(it["expect"]["style"] == "ink" and "水墨" in it["prompt"] for it in ink)
     assert LP.concept_items("star", 5) == LP.concept_items("star", 5)  # seeded
+    from recipes.toy.parse import parse_prompt
+
+    free_ink = LP.concept_items("ink", 30, free=True)
+    templated = {it["prompt"] for it in LP.concept_items("ink", 30)}
+    assert not templated & {it["prompt"] for it in free_ink}
+    for it in free_ink:  # free wording, same known answers: the parser reads them back
+        got, want = parse_prompt(it["prompt"]), it["expect"]
+        assert {k: got.get(k) for k in want} == want, it["prompt"]
+    with pytest.raises(ValueError, match="English only"):
+        LP.concept_items("ink", 3, lang="zh", free=True)
     records = LP.training_records("star", 40, prior_fraction=0.5)
     assert sum(r.scene.shape == "star" for r in records) == 20
+    free = LP.training_records("star", 40, prior_fraction=0.5, free_share=0.5)
+    assert [r.scene for r in free] == [r.scene for r in records]  # same images, some re-captioned
+    changed = [f.caption for f, r in zip(free, records, strict=True) if f.caption != r.caption]
+    assert 10 <= len(changed) <= 30
+    for f in free:  # every free caption still names the scene's shape and colour
+        got = parse_prompt(f.caption)
+        assert (got.get("shape"), got.get("color")) == (f.scene.shape, f.scene.color), f.caption
 
 
 def test_seconds_long_training_saves_a_loadable_adapter(tmp_path):
@@ -219,7 +236,7 @@ def test_text_encoder_lora_hotswaps_and_is_refused_by_toy_zh(tmp_path):
 # LoraSettings fields added after the shipped adapters were trained (2026-12-05); at their
 # defaults the training is the same: one AdamW group per model at the same lr, no clipping
 # (checked once bit for bit against train_lora of 0353351: 12 steps, UNet + text encoder).
-LATER_OPTIONS = ("max_grad_norm", "text_encoder_lr_scale", "mid_t_share", "ema")
+LATER_OPTIONS = ("max_grad_norm", "text_encoder_lr_scale", "mid_t_share", "ema", "free_share")
 
 
 @pytest.mark.parametrize("name", sorted(set(L.SHIPPED) - {"lcm"}))  # lcm: tests/test_lcm.py

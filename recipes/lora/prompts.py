@@ -22,35 +22,48 @@ CONCEPTS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-def concept_items(concept: str, n: int, seed: int = 0, lang: str = "en") -> list[dict]:
+def concept_items(concept: str, n: int, seed: int = 0, lang: str = "en",
+                  free: bool = False) -> list[dict]:
     """Return ``n`` items ``{"prompt", "expect"}`` for random scenes of ``concept``.
 
     ``concept`` is "star", "ink" or "base"; ``expect`` is the scene's true
     attributes (``style`` is named for ink scenes only, as captions do). The
     seed is mixed with the concept and language, so the sets are independent.
+    ``free=True`` (English only) words each prompt in free English with at least
+    one construction of the held-out grammar (``captions.free_caption``), as a
+    person might type it, instead of the eight caption templates.
     """
     if concept not in CONCEPTS:
         raise ValueError(f"Unknown concept {concept!r}; choose one of: {', '.join(CONCEPTS)}")
-    rng = random.Random(f"lora-{concept}-{seed}-{lang}")
+    if free and lang != "en":
+        raise ValueError("free prompts are English only: use lang='en'")
+    rng = random.Random(f"lora-{concept}-{seed}-{lang}" + ("-free" if free else ""))
     spec = CONCEPTS[concept]
     items = []
     for _ in range(n):
         scene = tw.sample_scene(rng, spec["shapes"], spec["styles"])
-        items.append({"prompt": tc.caption(scene, lang, rng), "expect": scene.as_dict()})
+        prompt = tc.free_caption(scene, rng, split="heldout") if free else \
+            tc.caption(scene, lang, rng)
+        items.append({"prompt": prompt, "expect": scene.as_dict()})
     return items
 
 
 def training_records(concept: str, n: int, seed: int = 0, size: int = 64,
                      prior_fraction: float = 0.5,
-                     langs: Sequence[str] = ("en",), small_share: float = 0.0
-                     ) -> list[tc.Record]:
+                     langs: Sequence[str] = ("en",), small_share: float = 0.0,
+                     free_share: float = 0.0) -> list[tc.Record]:
     """Render ``n`` captioned images: the concept, mixed with base-world images.
 
     A share ``prior_fraction`` of the images is plain base world (prior
     preservation: the adapter keeps seeing what the base model already draws,
     so it learns the new word without forgetting the old ones). ``small_share``
     > 0 makes that share of the concept images small objects (0: as drawn, ~half).
+    ``free_share`` > 0 re-captions that share of the English images (concept and
+    prior alike) in free English (``captions.free_caption``, its train split): the
+    phrasings people type, which the eight caption templates do not cover.
     """
+    if not 0 <= free_share <= 1:
+        raise ValueError(f"free_share must be in [0, 1], got {free_share}")
     n_prior = round(n * prior_fraction)
     spec = CONCEPTS[concept]
     n_new = n - n_prior
@@ -65,7 +78,16 @@ def training_records(concept: str, n: int, seed: int = 0, size: int = 64,
         if n_prior else []
     records = new + prior
     random.Random(seed).shuffle(records)
+    if free_share:
+        rng = random.Random(f"free-{seed}")
+        records = [r._replace(caption=tc.free_caption(r.scene, rng, split="train"))
+                   if rng.random() < free_share and not _is_chinese(r.caption) else r
+                   for r in records]
     return records
+
+
+def _is_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,9 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="prompt-set seed (default: 0)")
     parser.add_argument("--lang", choices=("en", "zh"), default="en",
                         help="caption language (default: en)")
+    parser.add_argument("--free", action="store_true",
+                        help="free English the way people type it (held-out grammar; en only)")
     parser.add_argument("--out", required=True, help="JSONL file to write")
     args = parser.parse_args(argv)
-    print(write_jsonl(concept_items(args.concept, args.n, args.seed, args.lang), args.out))
+    if args.free and args.lang != "en":
+        parser.error("--free writes English prompts: drop --lang zh")
+    print(write_jsonl(concept_items(args.concept, args.n, args.seed, args.lang, args.free),
+                      args.out))
     return 0
 
 
