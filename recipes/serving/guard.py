@@ -58,10 +58,10 @@ class Guard:
     requests at most (waiting + running); ``validate_kw`` goes to ``validate``
     (``tokenizer``, ``content_filter``). ``in_flight`` is the queue depth
     (admitted, not yet answered), ``admitted`` the requests admitted since the
-    start, and ``answered`` counts, by status, the answers
-    on ``path`` to requests with the right token;
-    ``GET stats_path`` (token required) returns both as JSON, e.g. to wait until
-    requests are really admitted before a SIGTERM, or for a monitoring scrape.
+    start, and ``answered`` counts, by status, the answers on ``path`` to requests
+    with the right token; ``GET stats_path`` (token required) returns the three as
+    JSON, e.g. to wait until requests are really admitted before a SIGTERM, or for
+    a monitoring scrape.
     On SIGTERM uvicorn stops accepting connections and lets admitted requests finish.
     """
 
