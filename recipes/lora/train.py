@@ -167,6 +167,9 @@ MID_T = (300, 800)
 # - ink --free-share 1.0: 0.81 / 0.76 (test shape 0.86) / free 0.66 (colour 0.90) ; 805 s.
 # - ink --n-images 3000: 0.82 / 0.79 (test colour 0.92), base 0.96; --mid-t-share 0.5: 0.80 /
 #   0.81 (shape 0.87 / 0.87) -- neither better on templates; not judged on free prompts.
+# - ink --free-share 0.5 --text-encoder-rank 0 (UNet-only LoRA, 550 s): 0.78 / 0.75 / free 0.52
+#   (colour 0.78) / free base 0.86 -- the text-encoder LoRA is not what costs free English:
+#   without it both free scores drop.
 # - star --free-share 0.5 (batch 48): 0.90 / 0.88 / free 0.70 / free base 0.86 (0.82 with the
 #   shipped star); 1298 s. No better on free star prompts; the shipped star (checked at two
 #   seeds) stays. Its misses on free star prompts are shape (29 of 30: a square or triangle),
