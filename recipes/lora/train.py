@@ -170,6 +170,10 @@ MID_T = (300, 800)
 # - ink --free-share 0.5 --text-encoder-rank 0 (UNet-only LoRA, 550 s): 0.78 / 0.75 / free 0.52
 #   (colour 0.78) / free base 0.86 -- the text-encoder LoRA is not what costs free English:
 #   without it both free scores drop.
+# - star --free-share 0.5 --prior-fraction 0.6 (batch 48, 1005 s): 0.87 / 0.84 / base 0.98 /
+#   free 0.82 / free base 0.91 (0.92 without an adapter) -- free English far better (0.70 -> 0.82,
+#   forgetting 0.10 -> 0.01), templates a little worse (test 0.84, under the bar). Found at the
+#   end of the session, not shipped: the lead for the next (check seed 1, a free-set of seed 0).
 # - star --free-share 0.5 (batch 48): 0.90 / 0.88 / free 0.70 / free base 0.86 (0.82 with the
 #   shipped star); 1298 s. No better on free star prompts; the shipped star (checked at two
 #   seeds) stays. Its misses on free star prompts are shape (29 of 30: a square or triangle),
