@@ -76,6 +76,8 @@ def test_concept_items_have_known_answers():
     assert [r.scene for r in free] == [r.scene for r in records]  # same images, some re-captioned
     changed = [f.caption for f, r in zip(free, records, strict=True) if f.caption != r.caption]
     assert 10 <= len(changed) <= 30
+    with pytest.raises(ValueError, match="English"):
+        LP.training_records("star", 4, langs=("en", "zh"), free_share=0.5)
     for f in free:  # every free caption still names the scene's shape and colour
         got = parse_prompt(f.caption)
         assert (got.get("shape"), got.get("color")) == (f.scene.shape, f.scene.color), f.caption

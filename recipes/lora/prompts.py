@@ -64,6 +64,8 @@ def training_records(concept: str, n: int, seed: int = 0, size: int = 64,
     """
     if not 0 <= free_share <= 1:
         raise ValueError(f"free_share must be in [0, 1], got {free_share}")
+    if free_share and tuple(langs) != ("en",):
+        raise ValueError("free_share re-captions in English: use langs=('en',)")
     n_prior = round(n * prior_fraction)
     spec = CONCEPTS[concept]
     n_new = n - n_prior
@@ -81,13 +83,8 @@ def training_records(concept: str, n: int, seed: int = 0, size: int = 64,
     if free_share:
         rng = random.Random(f"free-{seed}")
         records = [r._replace(caption=tc.free_caption(r.scene, rng, split="train"))
-                   if rng.random() < free_share and not _is_chinese(r.caption) else r
-                   for r in records]
+                   if rng.random() < free_share else r for r in records]
     return records
-
-
-def _is_chinese(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -155,8 +155,10 @@ MID_T = (300, 800)
 #   D = 0.99 and 0.995 the same as the last step's weights (0.81 / 0.82 / 0.97), 0.998 0.75 /
 #   0.83, 0.999 0.58 / 0.63: the cosine schedule already cools the end; not shipped.
 # Session of 2026-12-05, third: prompts in free English (captions.free_caption, held-out
-# grammar: `python -m recipes.lora.prompts --concept C --free`; 100 per set, prompt seed 11 for
-# val, make eval-lora's seed 0 for test) showed what the template sets hide. Adapters shipped
+# grammar: test = make eval-lora's `python -m recipes.lora.prompts --concept C --free` sets; val =
+# 100 scenes per concept drawn by a /tmp script with random.Random(f"free-{C}-11"),
+# world.sample_scene and captions.free_caption(split="heldout") -- the same kind of prompt, not
+# the same draw as `--free --seed 11`) showed what the template sets hide. Adapters shipped
 # until then: star all-correct 0.70 on free star prompts (0.89 on templates); ink 0.45 (shape
 # 0.70, colour 0.75, style 0.88); free base prompts 0.92 without an adapter, 0.82 with star.
 # --free-share F re-captions that share of the training images in free English (train split);
