@@ -127,6 +127,7 @@ eval-lora: $(STAMP)
 		echo "== --lora $$lora on $$set prompts"; \
 		HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy --prompts results/prompts_lora_$$set.jsonl \
 			--steps 25 --guidance 7.5 --seed 0 $$( [ $$lora = none ] || echo --lora $$lora ) \
+			--misses results/lora_misses_$${lora}_on_$$set.jsonl \
 			| tail -n 1 | tee results/lora_eval_$${lora}_on_$$set.json || exit 1; done
 
 lora-experiments: $(STAMP)

@@ -330,11 +330,35 @@ def test_lora_trajectory_tool_judges_each_checkpoint(tmp_path, load_tool):
     assert over["steps"] == 3 and over["text_encoder_lr_scale"] == 0.3
     with pytest.raises(SystemExit, match="LoraSettings field"):
         tool.parse_overrides(["no_such=1"])
-    rows = tool.trajectory("star", 0, 2, over, sizes=(2, 0, 1), save=str(tmp_path / "a"))
+    rows = tool.trajectory("star", 0, 2, over, sizes=(2, 0, 1), save=str(tmp_path / "a"),
+                           free_sizes=(1, 0))
     assert [r["step"] for r in rows] == [2, 3]
     assert all(0 <= r["test"] <= 1 and "val" not in r and "base" in r for r in rows)
+    assert all(0 <= r["free"] <= 1 and "free_base" not in r for r in rows)
     assert all(0 < r["grad_norm_median"] <= r["grad_norm_max"] for r in rows)
     assert (tmp_path / "a" / L.WEIGHT_NAME).is_file()
+
+
+def test_lora_text_align_tool_moves_only_the_text_lora(load_tool):
+    """tools/lora_text_align.py: its layout helper inverts recipes.toy.en's, and a few steps
+    change the adapter's text-encoder LoRA and nothing else."""
+    from recipes.pipelines.models import load_pipeline
+    from recipes.toy.en import shifted_target
+
+    tool = load_tool("lora_text_align")
+    states, empty = torch.randn(77, 8), torch.randn(77, 8)
+    for eos in (3, 20):
+        back = tool.unshift(shifted_target(states, empty, eos), eos)
+        assert torch.equal(back[:77 - eos], states[:77 - eos])
+    pipe = load_pipeline("toy", device="cpu", dtype=torch.float32)
+    pipe.load_lora_weights(L.resolve("star"), adapter_name="star")
+    before = {n: p.detach().clone() for n, p in pipe.text_encoder.named_parameters()}
+    unet = {n: p.detach().clone() for n, p in pipe.unet.named_parameters()}
+    losses = tool.align(pipe, "star", steps=2, lr=1e-3, batch=4)
+    assert len(losses) == 2 and all(0 < x < 1 for x in losses)
+    moved = {n for n, p in pipe.text_encoder.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and all("lora_" in n for n in moved)
+    assert all(torch.equal(p, unet[n]) for n, p in pipe.unet.named_parameters())
 
 
 def test_lora_redraw_tool_judges_each_strength(load_tool):

@@ -34,7 +34,8 @@ def test_quality_bar_on_trained_phrasings(result):
 def test_cli_evaluate_prints_json_last(tmp_path):
     prompts = write_jsonl(prompt_items(8, seed=3), tmp_path / "p.jsonl")
     out = subprocess.run([sys.executable, "-m", "recipes", "evaluate", "--model", "toy",
-                          "--prompts", str(prompts), "--steps", "10", "--fid"],
+                          "--prompts", str(prompts), "--steps", "10", "--fid",
+                          "--misses", str(tmp_path / "m.jsonl")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -42,3 +43,22 @@ def test_cli_evaluate_prints_json_last(tmp_path):
     assert set(result["per_attribute"]) == {"shape", "color", "position", "size", "background"}
     assert math.isfinite(result["fid"]) and result["fid"] >= 0
     assert "toy-CLIP" in result["fid_features"]
+    misses = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert result["misses"] == len(misses) == round(8 * (1 - result["all_correct"]))
+    asked = [json.loads(line) for line in prompts.read_text().splitlines()]
+    for miss in misses:
+        item = asked[miss["index"]]
+        assert miss["prompt"] == item["prompt"] and miss["seed"] == miss["index"]
+        assert miss["wrong"] and all(item["expect"][a] == pair[0] != pair[1]
+                                     for a, pair in miss["wrong"].items())
+
+
+def test_miss_records_lists_only_wrong_attributes():
+    from recipes.evaluation.evaluate import miss_records
+    from recipes.toy.judge import Verdict
+
+    items = [{"prompt": "p0", "expect": {"shape": "star", "color": "red"}},
+             {"prompt": "p1", "expect": {"shape": "circle"}}]
+    verdicts = [Verdict({"shape": "square", "color": "red"}, {}), Verdict({"shape": "circle"}, {})]
+    assert miss_records(items, verdicts, seed=5) == [
+        {"index": 0, "seed": 5, "prompt": "p0", "wrong": {"shape": ["star", "square"]}}]

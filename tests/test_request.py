@@ -87,6 +87,16 @@ def test_cli_evaluate(cli, fields, message, tmp_path, capsys, no_model_load):
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
 
 
+def test_cli_evaluate_misses_folder_missing(tmp_path, capsys, no_model_load):
+    """--misses into a folder that is not there: refused before any image is generated."""
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"prompt": "a red circle"}) + "\n")
+    misses = tmp_path / "nowhere" / "m.jsonl"
+    assert main(["evaluate", "--prompts", str(path), "--misses", str(misses)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --misses") and "nowhere" in err[0], err
+
+
 @pytest.mark.parametrize(("cli", "fields", "message"), BAD, ids=IDS)
 def test_cli_generate_many(cli, fields, message, tmp_path, capsys, no_model_load):
     """Chapter 07's batch command: the same table, refused before any worker starts."""

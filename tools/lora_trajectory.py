@@ -5,13 +5,15 @@ Trains one adapter with ``recipes.lora.train.train_lora`` (the shipped recipe of
 and after the last, generates and judges three prompt sets with the adapter
 as it is at that step (25 steps, guidance 7.5, seed 0): the concept's test set
 (``make eval-lora``'s prompts: prompt seed 0), a validation set of another
-prompt seed, and base-world prompts (forgetting). Prints one JSON line per
+prompt seed, and base-world prompts (forgetting); ``--free-sizes`` adds the
+free-English concept and base sets of ``make eval-lora`` (prompt seed 0). Prints one JSON line per
 checkpoint as it is judged, then all of them with the gradient norms of the
 steps since the checkpoint before; ``--save`` writes the adapter at the end
 like ``make toy-lora``.
 
     .venv/bin/python tools/lora_trajectory.py --concept star --seed 1 --every 300
     .venv/bin/python tools/lora_trajectory.py --concept star --set text_encoder_lr_scale=0.3
+    .venv/bin/python tools/lora_trajectory.py --concept star --sizes 100,0,0 --free-sizes 100,100
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def trajectory(concept: str, seed: int, every: int, overrides: dict, sizes=(100, 48, 32),
-               save: str | None = None) -> list[dict]:
+               save: str | None = None, free_sizes=(0, 0)) -> list[dict]:
     n_test, n_val, n_base = sizes
+    n_free, n_free_base = free_sizes
     pipe = load_pipeline("toy", device="cpu", dtype=torch.float32)
     plain_text = pipe.text_encoder
     rows: list[dict] = []
@@ -55,9 +58,11 @@ def trajectory(concept: str, seed: int, every: int, overrides: dict, sizes=(100,
         start = time.perf_counter()
         test = concept_scores(pipe, concept, n_test, prompt_seed=0)
         row = {"step": step, "test": test["all_correct"], "test_per": test["per_attribute"]}
-        for key, name, n, prompt_seed in (("val", concept, n_val, 7), ("base", "base", n_base, 0)):
+        for key, name, n, prompt_seed, free in (
+                ("val", concept, n_val, 7, False), ("base", "base", n_base, 0, False),
+                ("free", concept, n_free, 0, True), ("free_base", "base", n_free_base, 0, True)):
             if n:
-                score = concept_scores(pipe, name, n, prompt_seed=prompt_seed)
+                score = concept_scores(pipe, name, n, prompt_seed=prompt_seed, free=free)
                 row[key] = round(score["all_correct"], 3)
         row["judge_s"] = round(time.perf_counter() - start, 1)
         rows.append(row)
@@ -85,11 +90,14 @@ def main() -> None:
                         help="override a LoraSettings field (repeatable)")
     parser.add_argument("--sizes", default="100,48,32",
                         help="prompts in the test, validation and base sets")
+    parser.add_argument("--free-sizes", default="0,0",
+                        help="prompts in the free-English concept and base sets")
     parser.add_argument("--save", default=None, help="folder for the final adapter")
     args = parser.parse_args()
     sizes = tuple(int(n) for n in args.sizes.split(","))
+    free_sizes = tuple(int(n) for n in args.free_sizes.split(","))
     rows = trajectory(args.concept, args.seed, args.every, parse_overrides(args.set), sizes,
-                      args.save)
+                      args.save, free_sizes)
     print(json.dumps(rows))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from recipes.course.cli_args import (
     HelpFormatter,
@@ -21,12 +22,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if not 1 <= args.batch_size <= 256:
         raise UsageError(f"--batch-size must be from 1 to 256, got {args.batch_size}")
     items = read_prompts(args.prompts)
+    if args.misses and not Path(args.misses).parent.is_dir():
+        raise UsageError(f"--misses: folder {Path(args.misses).parent} does not exist; "
+                         "create it or pick another path")
     check_request(args, [it["prompt"] for it in items])
     from recipes.lora.load import apply_loras, resolve_specs
     loras = resolve_specs(args.lora)  # bad --lora: one line, before the model loads
     pipe = apply_loras(load_pipeline_from_args(args), loras, fuse=True)
     result = evaluate(pipe, items, args.seed, steps=args.steps, guidance=args.guidance,
-                      batch_size=args.batch_size, progress=True, fid=args.fid)
+                      batch_size=args.batch_size, progress=True, fid=args.fid,
+                      misses=args.misses)
     result["model"] = args.model
     result["lora"] = args.lora or []
     print(json.dumps(result, ensure_ascii=False))
@@ -47,6 +52,10 @@ def register(sub) -> None:
     ev.add_argument("--batch-size", type=int, default=16, help="images per pipeline call, 1-256")
     ev.add_argument("--fid", action="store_true",
                     help="also report FID against renders of the true scenes (toy-CLIP features)")
+    ev.add_argument("--misses", default=None, metavar="PATH",
+                    help="also write every prompt the judge found wrong to this JSONL file "
+                         "(asked vs read attribute, image seed), e.g. misses.jsonl "
+                         "(default: none)")
     add_model_args(ev)
     from recipes.lora.load import add_lora_arg
     add_lora_arg(ev)

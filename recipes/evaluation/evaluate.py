@@ -39,25 +39,46 @@ def read_prompts(path: str | Path) -> list[dict]:
 
 def evaluate(pipe, items: Sequence[dict], seed: int = 0, *, steps: int = 25,
              guidance: float = 7.5, batch_size: int = 16, progress: bool = False,
-             fid: bool = False) -> dict:
+             fid: bool = False, misses: str | Path | None = None) -> dict:
     """Generate every prompt once and score the images against ``expect`` with the judge.
 
     Returns the judge's score (``n``, ``all_correct``, ``per_attribute``) plus
     seconds per image and the settings used, ready to print as JSON. With
     ``fid=True`` it also renders the true scene of every item and reports the
-    FID between generated and real images in toy-CLIP feature space.
+    FID between generated and real images in toy-CLIP feature space. With
+    ``misses=PATH`` every prompt with a wrong attribute is written to that JSONL
+    file (see ``miss_records``) and the result names the file.
     """
     start = time.perf_counter()
     images = generate(pipe, [it["prompt"] for it in items], seed, steps=steps, guidance=guidance,
                       batch_size=batch_size, progress=progress)
     seconds = time.perf_counter() - start
-    result = jd.score(images, [it["expect"] for it in items])
+    verdicts = [jd.judge(image) for image in images]
+    result = jd.score(verdicts, [it["expect"] for it in items])
     result.update({"seconds_per_image": round(seconds / len(items), 4), "steps": steps,
                    "guidance": guidance, "seed": seed,
                    "scheduler": type(pipe.scheduler).__name__})
     if fid:
         result.update(real_fid(images, [it["expect"] for it in items]))
+    if misses is not None:
+        records = miss_records(items, verdicts, seed)
+        Path(misses).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                                encoding="utf-8")
+        result.update({"misses": len(records), "misses_file": str(misses)})
     return result
+
+
+def miss_records(items: Sequence[dict], verdicts: Sequence[jd.Verdict], seed: int) -> list[dict]:
+    """One record per prompt the judge found wrong: its index, image seed, prompt and the
+    wrong attributes as ``{attribute: [asked, read]}`` ("none": the judge found none)."""
+    records = []
+    for index, (item, verdict) in enumerate(zip(items, verdicts, strict=True)):
+        got = verdict.attributes
+        wrong = {a: [v, got.get(a)] for a, v in item["expect"].items() if got.get(a) != v}
+        if wrong:
+            records.append({"index": index, "seed": seed + index, "prompt": item["prompt"],
+                            "wrong": wrong})
+    return records
 
 
 def real_fid(images: Sequence, expected: Sequence[dict]) -> dict:

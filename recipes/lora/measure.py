@@ -17,17 +17,18 @@ from recipes.lora.prompts import concept_items
 
 
 def concept_scores(pipe, concept: str, n: int, *, seed: int = 0, steps: int = 25,
-                   lang: str = "en", prompt_seed: int = 1) -> dict:
+                   lang: str = "en", prompt_seed: int = 1, free: bool = False) -> dict:
     """Generate ``n`` prompts of ``concept`` ("star", "ink" or "base") and score them.
 
     Returns ``recipes.evaluation.evaluate.evaluate``'s dict (``all_correct``,
     ``per_attribute`` incl. ``style`` for ink, seconds per image). The prompt set
     depends on ``prompt_seed`` and ``lang`` only, so adapters are compared on the
-    same prompts and the same starting noise.
+    same prompts and the same starting noise. ``free=True``: the free-English
+    prompts of ``python -m recipes.lora.prompts --free`` instead of the templates.
     """
     from recipes.evaluation.evaluate import evaluate
 
-    items = concept_items(concept, n, seed=prompt_seed, lang=lang)
+    items = concept_items(concept, n, seed=prompt_seed, lang=lang, free=free)
     return evaluate(pipe, items, seed=seed, steps=steps)
 
 
