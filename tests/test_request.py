@@ -95,6 +95,9 @@ def test_cli_evaluate_misses_folder_missing(tmp_path, capsys, no_model_load):
     assert main(["evaluate", "--prompts", str(path), "--misses", str(misses)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: --misses") and "nowhere" in err[0], err
+    assert main(["evaluate", "--prompts", str(path), "--misses", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a folder" in err[0], err
 
 
 @pytest.mark.parametrize(("cli", "fields", "message"), BAD, ids=IDS)

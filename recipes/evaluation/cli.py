@@ -22,6 +22,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if not 1 <= args.batch_size <= 256:
         raise UsageError(f"--batch-size must be from 1 to 256, got {args.batch_size}")
     items = read_prompts(args.prompts)
+    if args.misses and Path(args.misses).is_dir():
+        raise UsageError(f"--misses: {args.misses} is a folder; give a file name, "
+                         "e.g. misses.jsonl")
     if args.misses and not Path(args.misses).parent.is_dir():
         raise UsageError(f"--misses: folder {Path(args.misses).parent} does not exist; "
                          "create it or pick another path")
