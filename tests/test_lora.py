@@ -361,6 +361,27 @@ def test_lora_text_align_tool_moves_only_the_text_lora(load_tool):
     assert all(torch.equal(p, unet[n]) for n, p in pipe.unet.named_parameters())
 
 
+def test_lora_lead_in_tool_leads_a_share_of_captions_with_filler(load_tool):
+    """tools/lora_lead_in.py: about `share` of the captions get 3-16 words that name no
+    attribute, then ': ' and the caption unchanged; the draw repeats."""
+    import collections
+
+    from recipes.toy import captions as tc
+
+    tool = load_tool("lora_lead_in")
+    Rec = collections.namedtuple("Rec", "caption")
+    records = [Rec(f"a small red star {i}") for i in range(400)]
+    led = tool.lead_in(records, 0.5)
+    assert led == tool.lead_in(records, 0.5)
+    changed = [(a, b) for a, b in zip(records, led, strict=True) if a != b]
+    assert 150 < len(changed) < 250
+    attribute_words = set(tc.keywords("en"))
+    for old, new in changed:
+        head, _, tail = new.caption.partition(": ")
+        assert tail == old.caption and 3 <= len(head.split()) <= 16
+        assert not attribute_words & set(head.split()), head
+
+
 def test_lora_redraw_tool_judges_each_strength(load_tool):
     """tools/lora_redraw.py (the source of recipes.lora.train.MID_T) runs end to end."""
     tool = load_tool("lora_redraw")
