@@ -204,7 +204,10 @@ MID_T = (300, 800)
 #   by 3-16 filler words and ': ' (`tools/lora_lead_in.py --concept star --share 0.5`; run as a
 #   /tmp script with the same draw, 1085 s beside a test run): templates 0.83, **free star 0.92**
 #   (0.80 shipped), 38-token lead-in 0.86 (0.73), free base 0.89 (0.83), base 0.99. The lead for
-#   the next session (second seed, templates back over 0.85, the same for ink); not shipped.
+#   the next session; not shipped. Second seed (`tools/lora_lead_in.py --concept star --share 0.5
+#   --seed 1`, 1051 s): templates 0.86, 38-token lead-in 0.87, but free star 0.79, free base
+#   0.86 -- the lead-in makes the adapter robust to position at both seeds (0.86 / 0.87 vs 0.73),
+#   the free-star gain was seed 0's luck: position is one cause, not the only one.
 # - star --free-share 0.5 (batch 48): 0.90 / 0.88 / free 0.70 / free base 0.86 (0.82 with the
 #   shipped star); 1298 s. No better on free star prompts; the shipped star (checked at two
 #   seeds) stays. Its misses on free star prompts are shape (29 of 30: a square or triangle),
