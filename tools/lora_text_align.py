@@ -31,9 +31,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from recipes.evaluation.evaluate import evaluate
 from recipes.lora.load import resolve
-from recipes.lora.prompts import CONCEPTS, concept_items
+from recipes.lora.measure import concept_scores
+from recipes.lora.prompts import CONCEPTS
 from recipes.pipelines.models import load_pipeline
 from recipes.toy import captions as tc
 from recipes.toy import model as tm
@@ -53,13 +53,11 @@ def unshift(states: torch.Tensor, eos: int) -> torch.Tensor:
 
 
 def scores(pipe, concept: str, n: int) -> dict[str, float]:
+    """All-correct on make eval-lora's template / free sets (prompt seed 0) of concept and base."""
     sets = ((concept, False), (concept, True), ("base", True), ("base", False))
-    out = {}
-    for name, free in sets:
-        items = concept_items(name, n, seed=0, free=free)
-        key = ("free_" if free else "") + name
-        out[key] = evaluate(pipe, items, steps=25, guidance=7.5)["all_correct"]
-    return out
+    return {("free_" if free else "") + name:
+            concept_scores(pipe, name, n, prompt_seed=0, free=free)["all_correct"]
+            for name, free in sets}
 
 
 def align(pipe, concept: str, steps: int, lr: float, batch: int = 64, seed: int = 0,
