@@ -115,14 +115,18 @@ toy-lora: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.lora.train --out recipes/assets
 	$(MAKE) eval-lora
 
-# <adapter>:<prompt set>; free_* sets word the same kind of scenes in free English
-LORA_EVAL = none:base star:star star:base ink:ink none:free_base star:free_star star:free_base ink:free_ink
+# <adapter>:<prompt set>; free_* sets word the same kind of scenes in free English, partial_*
+# sets leave some attributes unsaid ("a red star on black")
+LORA_EVAL = none:base star:star star:base ink:ink none:free_base star:free_star star:free_base \
+	ink:free_ink none:partial_base star:partial_star star:partial_base ink:partial_ink
 eval-lora: $(STAMP)
 	@mkdir -p results
 	@for c in star ink base; do $(BIN)/python -m recipes.lora.prompts --concept $$c --n 100 \
 		--out results/prompts_lora_$$c.jsonl >/dev/null || exit 1; \
 		$(BIN)/python -m recipes.lora.prompts --concept $$c --n 100 --free \
-		--out results/prompts_lora_free_$$c.jsonl >/dev/null || exit 1; done
+		--out results/prompts_lora_free_$$c.jsonl >/dev/null || exit 1; \
+		$(BIN)/python -m recipes.lora.prompts --concept $$c --n 100 --partial \
+		--out results/prompts_lora_partial_$$c.jsonl >/dev/null || exit 1; done
 	@for pair in $(LORA_EVAL); do lora=$${pair%%:*}; set=$${pair##*:}; \
 		echo "== --lora $$lora on $$set prompts"; \
 		HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy --prompts results/prompts_lora_$$set.jsonl \

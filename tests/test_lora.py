@@ -83,6 +83,44 @@ def test_concept_items_have_known_answers():
         assert (got.get("shape"), got.get("color")) == (f.scene.shape, f.scene.color), f.caption
 
 
+def test_partial_items_expect_only_what_they_say():
+    from recipes.toy.parse import parse_prompt
+
+    items = LP.concept_items("ink", 200, partial=True)
+    assert items == LP.concept_items("ink", 200, partial=True)  # seeded
+    omitted = set()
+    for it in items:
+        said = it["expect"]
+        assert said["style"] == "ink" and "shape" in said and len(said) < 6, it
+        assert parse_prompt(it["prompt"]) == said, it["prompt"]
+        omitted.add(frozenset({"color", "size", "position", "background"} - set(said)))
+    assert frozenset({"color", "size", "position", "background"}) in omitted  # "an ink star"
+    assert len(omitted) == 15  # every non-empty subset of the four
+    with pytest.raises(ValueError, match="not both"):
+        LP.concept_items("star", 2, free=True, partial=True)
+    records = LP.training_records("star", 40, prior_fraction=0.5)
+    part = LP.training_records("star", 40, prior_fraction=0.5, partial_share=0.5)
+    assert [r.scene for r in part] == [r.scene for r in records]  # same images
+    changed = [p for p, r in zip(part, records, strict=True) if p.caption != r.caption]
+    assert 10 <= len(changed) <= 30
+    for p in changed:  # each says less than its scene, and nothing false
+        got = parse_prompt(p.caption)
+        assert got.items() < p.scene.as_dict().items(), p.caption
+
+
+def test_shipped_prompt_sets_are_what_concept_items_draws():
+    """make eval-lora's committed prompt sets are regenerated each run: a change to the
+    caption grammar's random draws would silently swap the sets every number refers to."""
+    from pathlib import Path
+
+    for name, kwargs in (("star", {}), ("free_star", {"free": True}),
+                         ("partial_ink", {"partial": True})):
+        concept = name.split("_")[-1]
+        path = Path(__file__).parents[1] / "results" / f"prompts_lora_{name}.jsonl"
+        lines = [json.loads(ln) for ln in path.read_text().splitlines()]
+        assert lines == LP.concept_items(concept, 100, **kwargs), path
+
+
 def test_seconds_long_training_saves_a_loadable_adapter(tmp_path):
     from diffusers import StableDiffusionPipeline
     from peft.utils import get_peft_model_state_dict
@@ -238,7 +276,8 @@ def test_text_encoder_lora_hotswaps_and_is_refused_by_toy_zh(tmp_path):
 # LoraSettings fields added after the shipped adapters were trained (2026-12-05); at their
 # defaults the training is the same: one AdamW group per model at the same lr, no clipping
 # (checked once bit for bit against train_lora of 0353351: 12 steps, UNet + text encoder).
-LATER_OPTIONS = ("max_grad_norm", "text_encoder_lr_scale", "mid_t_share", "ema", "free_share")
+LATER_OPTIONS = ("max_grad_norm", "text_encoder_lr_scale", "mid_t_share", "ema", "free_share",
+                 "partial_share", "lead_in_share")
 
 
 @pytest.mark.parametrize("name", sorted(set(L.SHIPPED) - {"lcm"}))  # lcm: tests/test_lcm.py
@@ -361,25 +400,23 @@ def test_lora_text_align_tool_moves_only_the_text_lora(load_tool):
     assert all(torch.equal(p, unet[n]) for n, p in pipe.unet.named_parameters())
 
 
-def test_lora_lead_in_tool_leads_a_share_of_captions_with_filler(load_tool):
-    """tools/lora_lead_in.py: about `share` of the captions get 3-16 words that name no
-    attribute, then ': ' and the caption unchanged; the draw repeats."""
-    import collections
-
+def test_lead_in_share_leads_captions_with_filler():
+    """training_records(lead_in_share=...): about that share of the captions get 3-16 words
+    that name no attribute, then ': ' and the caption unchanged; the draw repeats."""
     from recipes.toy import captions as tc
 
-    tool = load_tool("lora_lead_in")
-    Rec = collections.namedtuple("Rec", "caption")
-    records = [Rec(f"a small red star {i}") for i in range(400)]
-    led = tool.lead_in(records, 0.5)
-    assert led == tool.lead_in(records, 0.5)
-    changed = [(a, b) for a, b in zip(records, led, strict=True) if a != b]
-    assert 150 < len(changed) < 250
+    records = LP.training_records("star", 400, prior_fraction=0.5)
+    led = LP.training_records("star", 400, prior_fraction=0.5, lead_in_share=0.5)
+    assert led == LP.training_records("star", 400, prior_fraction=0.5, lead_in_share=0.5)
+    changed = [(a, b) for a, b in zip(records, led, strict=True) if a.caption != b.caption]
+    assert 150 < len(changed) < 250 and all(a.scene == b.scene for a, b in changed)
     attribute_words = set(tc.keywords("en"))
     for old, new in changed:
         head, _, tail = new.caption.partition(": ")
         assert tail == old.caption and 3 <= len(head.split()) <= 16
-        assert not attribute_words & set(head.split()), head
+        assert not attribute_words & set(head.lower().split()), head
+    with pytest.raises(ValueError, match="lead_in_share"):
+        LP.training_records("star", 4, lead_in_share=1.5)
 
 
 def test_lora_redraw_tool_judges_each_strength(load_tool):

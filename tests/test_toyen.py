@@ -193,3 +193,21 @@ def test_shipped_encoder_puts_the_scene_of_held_out_grammar_after_the_words(teac
 
     assert hits(student_tok, student) >= 0.8
     assert hits(tokenizer, teacher) < 0.5
+
+
+@pytest.mark.parametrize("split", tc.GRAMMAR_SPLITS)
+def test_free_captions_can_leave_attributes_unsaid(split):
+    rng = random.Random(f"omit-{split}")
+    seen = set()
+    for _ in range(800):
+        scene = tw.sample_scene(rng, tw.ALL_SHAPES, tw.STYLES)
+        omit = tuple(a for a in tc.OMITTABLE if rng.random() < 0.5)
+        text = tc.free_caption(scene, rng, split, omit=omit)
+        said = {k: v for k, v in scene.as_dict().items() if k not in omit}
+        assert jd.parse_prompt(text) == said, (omit, text)
+        assert not re.search(r"\s[,;]|,,|\s\s|^\W", text), text  # no holes where words were
+        seen.add(omit)
+    assert len(seen) == 16  # every subset, down to the bare shape
+    with pytest.raises(ValueError, match="omit"):
+        tc.free_caption(scene, 0, split, omit=("shape",))
+

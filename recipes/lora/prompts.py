@@ -23,7 +23,7 @@ CONCEPTS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 def concept_items(concept: str, n: int, seed: int = 0, lang: str = "en",
-                  free: bool = False) -> list[dict]:
+                  free: bool = False, partial: bool = False) -> list[dict]:
     """Return ``n`` items ``{"prompt", "expect"}`` for random scenes of ``concept``.
 
     ``concept`` is "star", "ink" or "base"; ``expect`` is the scene's true
@@ -32,26 +32,53 @@ def concept_items(concept: str, n: int, seed: int = 0, lang: str = "en",
     ``free=True`` (English only) words each prompt in free English with at least
     one construction of the held-out grammar (``captions.free_caption``), as a
     person might type it, instead of the eight caption templates.
+    ``partial=True`` (English only) leaves some attributes unsaid ("a red star on
+    the left"; ``partial_caption``) and ``expect`` holds only what was said.
     """
     if concept not in CONCEPTS:
         raise ValueError(f"Unknown concept {concept!r}; choose one of: {', '.join(CONCEPTS)}")
-    if free and lang != "en":
-        raise ValueError("free prompts are English only: use lang='en'")
-    rng = random.Random(f"lora-{concept}-{seed}-{lang}" + ("-free" if free else ""))
+    if (free or partial) and lang != "en":
+        raise ValueError("free and partial prompts are English only: use lang='en'")
+    if free and partial:
+        raise ValueError("choose free or partial prompts, not both")
+    rng = random.Random(f"lora-{concept}-{seed}-{lang}" + ("-free" if free else "")
+                        + ("-partial" if partial else ""))
     spec = CONCEPTS[concept]
     items = []
     for _ in range(n):
         scene = tw.sample_scene(rng, spec["shapes"], spec["styles"])
-        prompt = tc.free_caption(scene, rng, split="heldout") if free else \
-            tc.caption(scene, lang, rng)
-        items.append({"prompt": prompt, "expect": scene.as_dict()})
+        expect = scene.as_dict()
+        if partial:
+            prompt, omitted = partial_caption(scene, rng)
+            expect = {k: v for k, v in expect.items() if k not in omitted}
+        else:
+            prompt = tc.free_caption(scene, rng, split="heldout") if free else \
+                tc.caption(scene, lang, rng)
+        items.append({"prompt": prompt, "expect": expect})
     return items
+
+
+def partial_caption(scene: tw.Scene, rng: random.Random,
+                    split: str = "train") -> tuple[str, tuple[str, ...]]:
+    """Free English for ``scene`` that leaves attributes unsaid; returns ``(prompt, omitted)``.
+
+    Each of colour, size, position and background is left out with probability
+    1/2, at least one of them ("a star", "draw a red star on black"); the shape
+    (and the ink style) is always named. The image the prompt asks for is any
+    scene with the said attributes, so a judge checks only those.
+    """
+    omitted = tuple(a for a in tc.OMITTABLE if rng.random() < 0.5) or (rng.choice(tc.OMITTABLE),)
+    return tc.free_caption(scene, rng, split=split, omit=omitted), omitted
+
+
+LEAD_IN_WORDS = (3, 16)  # filler words before a caption (training_records' lead_in_share)
 
 
 def training_records(concept: str, n: int, seed: int = 0, size: int = 64,
                      prior_fraction: float = 0.5,
                      langs: Sequence[str] = ("en",), small_share: float = 0.0,
-                     free_share: float = 0.0) -> list[tc.Record]:
+                     free_share: float = 0.0, partial_share: float = 0.0,
+                     lead_in_share: float = 0.0) -> list[tc.Record]:
     """Render ``n`` captioned images: the concept, mixed with base-world images.
 
     A share ``prior_fraction`` of the images is plain base world (prior
@@ -61,11 +88,21 @@ def training_records(concept: str, n: int, seed: int = 0, size: int = 64,
     ``free_share`` > 0 re-captions that share of the English images (concept and
     prior alike) in free English (``captions.free_caption``, its train split): the
     phrasings people type, which the eight caption templates do not cover.
+    ``partial_share`` > 0 then re-captions that share in free English that leaves
+    some attributes unsaid (``partial_caption``): the image stays the whole
+    scene, so "a red star" learns to mean a red star of any size and place.
+    ``lead_in_share`` > 0 last leads that share of the captions with 3-16 words
+    that name nothing (``recipes.toy.en.noise_words``) and ': ': the English
+    encoder puts a prompt's meaning *after* its words, so a long prompt moves
+    the states the adapter reacts to; an adapter trained on short captions only
+    loses its concept in long prompts (``SHIPPED``'s trial log).
     """
-    if not 0 <= free_share <= 1:
-        raise ValueError(f"free_share must be in [0, 1], got {free_share}")
-    if free_share and tuple(langs) != ("en",):
-        raise ValueError("free_share re-captions in English: use langs=('en',)")
+    for name, share in (("free_share", free_share), ("partial_share", partial_share),
+                        ("lead_in_share", lead_in_share)):
+        if not 0 <= share <= 1:
+            raise ValueError(f"{name} must be in [0, 1], got {share}")
+        if share and tuple(langs) != ("en",):
+            raise ValueError(f"{name} re-captions in English: use langs=('en',)")
     n_prior = round(n * prior_fraction)
     spec = CONCEPTS[concept]
     n_new = n - n_prior
@@ -84,6 +121,18 @@ def training_records(concept: str, n: int, seed: int = 0, size: int = 64,
         rng = random.Random(f"free-{seed}")
         records = [r._replace(caption=tc.free_caption(r.scene, rng, split="train"))
                    if rng.random() < free_share else r for r in records]
+    if partial_share:
+        rng = random.Random(f"partial-{seed}")
+        records = [r._replace(caption=partial_caption(r.scene, rng)[0])
+                   if rng.random() < partial_share else r for r in records]
+    if lead_in_share:
+        from recipes.toy.en import noise_words
+
+        rng, vocab = random.Random(f"lead-in-{seed}"), noise_words()
+        records = [r._replace(caption=" ".join(rng.choice(vocab) for _ in
+                                               range(rng.randint(*LEAD_IN_WORDS)))
+                              + ": " + r.caption)
+                   if rng.random() < lead_in_share else r for r in records]
     return records
 
 
@@ -104,12 +153,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="caption language (default: en)")
     parser.add_argument("--free", action="store_true",
                         help="free English the way people type it (held-out grammar; en only)")
+    parser.add_argument("--partial", action="store_true",
+                        help="prompts that leave some attributes unsaid (en only); the "
+                             "expected answers list only what was said")
     parser.add_argument("--out", required=True, help="JSONL file to write")
     args = parser.parse_args(argv)
-    if args.free and args.lang != "en":
-        parser.error("--free writes English prompts: drop --lang zh")
-    print(write_jsonl(concept_items(args.concept, args.n, args.seed, args.lang, args.free),
-                      args.out))
+    for flag in ("free", "partial"):
+        if getattr(args, flag) and args.lang != "en":
+            parser.error(f"--{flag} writes English prompts: drop --lang zh")
+    if args.free and args.partial:
+        parser.error("choose --free or --partial, not both")
+    print(write_jsonl(concept_items(args.concept, args.n, args.seed, args.lang, args.free,
+                                    args.partial), args.out))
     return 0
 
 

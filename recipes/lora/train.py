@@ -66,6 +66,11 @@ class LoraSettings:
     # > 0: that share of the training captions in free English (captions.free_caption) instead
     # of the eight caption templates: the phrasings people type (and held-out prompts use)
     free_share: float = 0.0
+    # > 0: that share of the training captions leaves some attributes unsaid ("a red star";
+    # prompts.partial_caption) while the image stays the whole scene
+    partial_share: float = 0.0
+    # > 0: that share of the training captions led by filler words (prompts.training_records)
+    lead_in_share: float = 0.0
 
 
 # The shipped star adapter redrawing 57 true small-star renders from timestep ~1000*strength
@@ -201,18 +206,34 @@ MID_T = (300, 800)
 #   ("please draw " 16 tokens / a 30-token / a 38-token lead-in): 0.89 / 0.83 / 0.73 (base world
 #   without an adapter 0.99 / 0.99 / 0.97); held-out free star prompts average 30 tokens,
 #   templates 14, train-split free captions 20. The shipped recipe with half of its captions led
-#   by 3-16 filler words and ': ' (`tools/lora_lead_in.py --concept star --share 0.5`; run as a
-#   /tmp script with the same draw, 1085 s beside a test run): templates 0.83, **free star 0.92**
-#   (0.80 shipped), 38-token lead-in 0.86 (0.73), free base 0.89 (0.83), base 0.99. The lead for
-#   the next session; not shipped. Second seed (`tools/lora_lead_in.py --concept star --share 0.5
-#   --seed 1`, 1051 s): templates 0.86, 38-token lead-in 0.87, but free star 0.79, free base
-#   0.86 -- the lead-in makes the adapter robust to position at both seeds (0.86 / 0.87 vs 0.73),
-#   the free-star gain was seed 0's luck: position is one cause, not the only one.
+#   by 3-16 filler words and ': ' (then a tool, tools/lora_lead_in.py --share 0.5; now
+#   `--lead-in-share 0.5`, its own draw; run as a /tmp script, 1085 s beside a test run):
+#   templates 0.83, **free star 0.92** (0.80 shipped), 38-token lead-in 0.86 (0.73), free base
+#   0.89 (0.83), base 0.99. The lead for the next session; not shipped. Second seed (the tool
+#   with --seed 1, 1051 s): templates 0.86, 38-token lead-in 0.87, but free star 0.79, free
+#   base 0.86 -- the lead-in makes the adapter robust to position at both seeds (0.86 / 0.87
+#   vs 0.73), the free-star gain was seed 0's luck: position is one cause, not the only one.
 # - star --free-share 0.5 (batch 48): 0.90 / 0.88 / free 0.70 / free base 0.86 (0.82 with the
 #   shipped star); 1298 s. No better on free star prompts; the shipped star (checked at two
 #   seeds) stays. Its misses on free star prompts are shape (29 of 30: a square or triangle),
 #   under every name: "pentagram" 4/21, "five-pointed star" 9/21, "star shape" 4/17, "star"
 #   13/41 (/tmp script judging the free set per prompt).
+# Session of 2026-12-05, sixth: prompts that leave attributes unsaid ("a red star", "draw a star
+# on black"; `python -m recipes.lora.prompts --concept C --partial`, make eval-lora's partial_*
+# sets; the judge checks only what was said). The base model was trained on complete captions
+# only and loses the *shape* on them: base world 0.51 all-correct without an adapter, star 0.22
+# with the shipped star (0.47 on partial base prompts), ink 0.42 (shape 0.44); 12 handwritten
+# ones ("a star", "a red star", "a pentagram", "a red star on a white background", ...) 2/12.
+# Trials (seed 0, 25 steps; sets: partial star / templates / free star / base / free base /
+# partial base / the 12 handwritten; `python -m recipes.lora.train --concept star --out DIR ...`):
+# - --partial-share 0.3 (1096 s): 0.82 / 0.86 / 0.67 / 0.97 / 0.75 / 0.75 / 12 of 12. The
+#   partial prompts are learned (0.22 -> 0.82, base partial 0.47 -> 0.75) and the template bars
+#   hold, but free English drops (0.80 -> 0.67; position 0.97 -> 0.81, and prompts of 40+ toy
+#   tokens 0.73 -> 0.09: the short partial captions make the adapter more position-bound).
+# - --partial-share 0.3 --lead-in-share 0.5 (1058 s): 0.81 / 0.79 / 0.70 / 0.93 / 0.67 / 0.73 /
+#   11 of 12 -- the lead-in does not win the free prompts back and costs the template bars.
+# Neither shipped (one seed each; free English worse); the trade-off between the two kinds of
+# prompts people type is the open question for the next session.
 SHIPPED: dict[str, dict] = {
     "star": {"steps": 2400, "batch": 48, "text_encoder_rank": 8, "text_encoder_lr_scale": 0.3},
     "ink": {"steps": 2400, "batch": 32, "text_encoder_rank": 8, "text_encoder_lr_scale": 0.3,
@@ -287,7 +308,8 @@ def train_lora(settings: LoraSettings, parts=None, accelerator=None, records=Non
     tokenizer, text_encoder, vae, unet = parts or load_parts()
     records = records if records is not None else training_records(
         settings.concept, settings.n_images, settings.seed, prior_fraction=settings.prior_fraction,
-        small_share=settings.small_share, free_share=settings.free_share)
+        small_share=settings.small_share, free_share=settings.free_share,
+        partial_share=settings.partial_share, lead_in_share=settings.lead_in_share)
     pool = torch.from_numpy(np.stack([np.asarray(r.image, np.uint8) for r in records]))
     pool = pool.permute(0, 3, 1, 2).contiguous()
     captions = [r.caption for r in records]
@@ -418,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder that receives lora-<concept>/ (default: recipes/assets)")
     ints = ("rank", "alpha", "steps", "batch", "n_images", "text_encoder_rank", "seed")
     floats = ("lr", "prior_fraction", "small_share", "snr_gamma", "fg_weight", "max_grad_norm",
-              "text_encoder_lr_scale", "mid_t_share", "ema", "free_share")
+              "text_encoder_lr_scale", "mid_t_share", "ema", "free_share",
+              "partial_share", "lead_in_share")
     for name in ints + floats:
         parser.add_argument(f"--{name.replace('_', '-')}", type=int if name in ints else float,
                             default=None, help="default: the shipped recipe's")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import NamedTuple
 
 from PIL import Image
@@ -223,6 +223,8 @@ def make_dataset(n: int, seed: int = 0, size: int = 64, lang: str | Sequence[str
 # plausibly types is taught. Only words the judge can honestly check are used (the
 # world has no corners, no grey, no rectangles, no rings).
 GRAMMAR_SPLITS: tuple[str, ...] = ("train", "heldout")
+# Attributes a prompt may leave unsaid (``free_caption(omit=...)``); the shape is always named.
+OMITTABLE: tuple[str, ...] = ("color", "size", "position", "background")
 
 FREE_WORDS: dict[str, dict[str, tuple[str, ...]]] = {
     "shape": {"circle": ("circle", "circle", "disc", "disk", "dot", "ball", "round shape",
@@ -324,7 +326,7 @@ _STYLE_FREE = {"ink": {"train": ("in ink-wash style", "ink wash painting of", "s
 
 
 def free_caption(scene: Scene, rng: random.Random | int | None = None,
-                 split: str = "train") -> str:
+                 split: str = "train", omit: Collection[str] = ()) -> str:
     """A free English prompt for ``scene``, the way a person might type it.
 
     ``split="train"`` draws only from the phrasings the English encoder is
@@ -333,13 +335,25 @@ def free_caption(scene: Scene, rng: random.Random | int | None = None,
     every prompt, for the ``unseen_grammar`` evaluation. Clauses come in any
     order, with or without articles, commas, capitals and a closing mark;
     attribute words are drawn from ``FREE_WORDS`` (shared by both splits).
+
+    ``omit`` (any of ``OMITTABLE``) leaves those attributes unsaid, the way
+    people under-specify ("a red star", "a star on the left"): the adjectives go
+    before the noun and the omitted clauses are dropped. With ``omit=()`` the
+    random draws are exactly those of the full prompt.
     """
     if split not in GRAMMAR_SPLITS:
         raise ValueError(f"split must be one of {GRAMMAR_SPLITS}, got {split!r}")
+    omit = frozenset(omit)
+    if not omit <= set(OMITTABLE):
+        raise ValueError(f"omit must be a subset of {OMITTABLE}, got {sorted(omit)}")
     r = _as_rng(0 if rng is None else rng)
     held = split == "heldout"
     # Held-out prompts: each construction is held out with probability 1/2, at least one.
     parts = ("prefix", "object", "position", "background", "separator")
+    if omit:  # only constructions the shorter prompt still has can be the unseen ones
+        parts = tuple(p for p in parts if p not in omit
+                      and not (p == "object" and omit & {"color", "size"})
+                      and not (p == "separator" and {"position", "background"} <= omit))
     unseen = {p for p in parts if held and r.random() < 0.5}
     if held and not unseen:
         unseen.add(r.choice(parts))
@@ -354,7 +368,12 @@ def free_caption(scene: Scene, rng: random.Random | int | None = None,
              "i": r.choice(_INTENSIFIERS[split])}
     if r.random() < 0.15:
         words["s"] = f"{r.choice(_INTENSIFIERS[split])} {words['s']}"
-    obj = r.choice(table("object", _OBJECT)).format(**words)
+    if omit & {"color", "size"}:  # adjectives before the noun, the unsaid ones left out
+        words.update({k: "" for k, a in (("c", "color"), ("s", "size")) if a in omit})
+        obj = re.sub(r"\s+", " ", r.choice(("{d} {s} {c} {n}", "{d} {c} {s} {n}"))
+                     .format(**words)).strip()
+    else:
+        obj = r.choice(table("object", _OBJECT)).format(**words)
     prefix = r.choice(table("prefix", _PREFIXES))
     if "prefix" in unseen and not prefix:
         prefix = _PREFIXES["heldout"][0]
@@ -365,7 +384,7 @@ def free_caption(scene: Scene, rng: random.Random | int | None = None,
     obj = f"{prefix} {obj}"
     pos = r.choice(_POSITION["heldout" if "position" in unseen else "train"][scene.position])
     bg = r.choice(table("background", _BACKGROUND)).format(b=scene.background)
-    clauses = [obj, pos, bg]
+    clauses = [obj] + [c for c, a in ((pos, "position"), (bg, "background")) if a not in omit]
     r.shuffle(clauses)
     if r.random() < 0.25:
         clauses.insert(r.randrange(len(clauses) + 1), r.choice(_FILLER[split]))
