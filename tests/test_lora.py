@@ -103,9 +103,9 @@ def test_partial_items_expect_only_what_they_say():
     assert [r.scene for r in part] == [r.scene for r in records]  # same images
     changed = [p for p, r in zip(part, records, strict=True) if p.caption != r.caption]
     assert 10 <= len(changed) <= 30
-    for p in changed:  # each says less than its scene, and nothing false
+    for p in changed:  # each says less than its scene, and nothing false; always the place
         got = parse_prompt(p.caption)
-        assert got.items() < p.scene.as_dict().items(), p.caption
+        assert got.items() < p.scene.as_dict().items() and "position" in got, p.caption
 
 
 def test_shipped_prompt_sets_are_what_concept_items_draws():
