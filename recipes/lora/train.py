@@ -241,8 +241,8 @@ MID_T = (300, 800)
 #   as before. --seed 1: 0.91 / 0.93 / 0.81 / 0.98 / 0.83 / 0.75 / 12 of 12. Shipped (seed 0).
 # - ink --partial-share 0.3 (the shipped ink recipe + it; sets partial ink / templates / free ink
 #   / base / partial base, 747 s): 0.63 (shape 0.70; shipped 0.42) / 0.75 (shape 0.84, under the
-#   0.90 bar; shipped 0.78 / 0.91) / 0.56 (shipped 0.66) / 0.98 / 0.78 -- the ink adapter already
-#   spends its capacity on circles that stay round; not shipped.
+#   0.90 bar; shipped 0.78 / 0.91) / 0.56 (shipped 0.66) / 0.98 / 0.78 -- partial ink prompts
+#   gain, every other ink set loses; not shipped.
 SHIPPED: dict[str, dict] = {
     "star": {"steps": 2400, "batch": 48, "text_encoder_rank": 8, "text_encoder_lr_scale": 0.3,
              "partial_share": 0.3},
