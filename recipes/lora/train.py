@@ -242,7 +242,9 @@ MID_T = (300, 800)
 # - ink --partial-share 0.3 (the shipped ink recipe + it; sets partial ink / templates / free ink
 #   / base / partial base, 747 s): 0.63 (shape 0.70; shipped 0.42) / 0.75 (shape 0.84, under the
 #   0.90 bar; shipped 0.78 / 0.91) / 0.56 (shipped 0.66) / 0.98 / 0.78 -- partial ink prompts
-#   gain, every other ink set loses; not shipped.
+#   gain, every other ink set loses; not shipped. --partial-share 0.15 (736 s): 0.51 (shape
+#   0.55) / 0.80 (shape 0.88, style 0.92) / 0.68 (shape 0.74, colour 0.95) / 0.98 / 0.61 -- a
+#   little of both, the template shape bar (0.90) missed; not shipped (one seed).
 SHIPPED: dict[str, dict] = {
     "star": {"steps": 2400, "batch": 48, "text_encoder_rank": 8, "text_encoder_lr_scale": 0.3,
              "partial_share": 0.3},
