@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from dataclasses import replace
 
 import pytest
 import torch
@@ -78,18 +79,28 @@ def test_unseen_grammar_prompt_set_is_seeded_and_english_only():
         promptsets.prompt_items(2, lang="zh", phrasing="unseen_grammar")
 
 
-def test_handwritten_free_set_is_well_formed():
-    path = tm.ASSETS.parent.parent / "results" / "prompts_en_free_handwritten.jsonl"
-    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+def test_handwritten_sets_are_well_formed():
+    results = tm.ASSETS.parent.parent / "results"
+    items = [json.loads(line) for line in (results / "prompts_en_free_handwritten.jsonl")
+             .read_text(encoding="utf-8").splitlines()]
     assert len(items) >= 50
     for it in items:
         assert set(it["expect"]) == set(tw.ATTRIBUTES)
         tw.Scene(**it["expect"])  # valid values
-    # Training never reads it: the package names it only in the report's list of sets.
+    # short ones ("a red circle"): expect is exactly what the prompt says, the shape always
+    for lang in ("en", "zh"):
+        short = [json.loads(line) for line in (results / f"prompts_{lang}_short_handwritten.jsonl")
+                 .read_text(encoding="utf-8").splitlines()]
+        assert len(short) >= 40
+        for it in short:
+            assert jd.parse_prompt(it["prompt"]) == it["expect"] and "shape" in it["expect"], it
+            assert len(it["expect"]) < len(tw.ATTRIBUTES), it
+    # Training never reads them: the package names them only in the report's list of sets.
     for py in (tm.ASSETS.parent).rglob("*.py"):
         lines = [ln for ln in py.read_text(encoding="utf-8").splitlines()
-                 if "free_handwritten" in ln]
-        assert all(ln.startswith("EVAL_SETS = ") for ln in lines), (py, lines)
+                 if "_handwritten" in ln]
+        assert all(ln.startswith("EVAL_SETS = ") or ln.strip() == '"short_handwritten")'
+                   for ln in lines), (py, lines)
 
 
 @pytest.fixture(scope="module")
@@ -168,31 +179,74 @@ def test_before_after_table_reads_the_evaluation_files(tmp_path):
     assert "free_handwritten" in text and "0.500" in text and len(text.splitlines()) == 3
 
 
-def test_shipped_encoder_puts_the_scene_of_held_out_grammar_after_the_words(teacher, tokenizer):
-    """Without generating: the shipped toy encoder's states for held-out phrasings are nearest
-    to the layout (``shifted_target``) of the right scene's canonical states (measured on 300:
-    0.96; the pre-distillation encoder reaches far less)."""
-    from transformers import CLIPTextModel, CLIPTokenizer
-
-    student = CLIPTextModel.from_pretrained(tm.TOY_DIR / "text_encoder").eval()
-    student_tok = CLIPTokenizer.from_pretrained(tm.TOY_DIR / "tokenizer")
+def _nearest_scene_share(teacher, tokenizer, enc_tok, enc, items) -> float:
+    """Share of ``items`` whose states under (``enc_tok``, ``enc``) are nearest to the layout
+    (``shifted_target``) of the teacher's canonical states of their ``expect`` scene, among
+    the plain base-shape scenes."""
     scenes = [s for s in en.all_scenes() if s.style == "plain" and s.shape in tw.BASE_SHAPES]
     canon = tm.encode_many(tokenizer, teacher, [tc.caption(s, "en") for s in scenes])
     empty = tm.encode_many(tokenizer, teacher, [""])[0]
+    prompts = [it["prompt"] for it in items]
+    states = tm.encode_many(enc_tok, enc, prompts)
+    eos = en.eos_positions(enc_tok, prompts)
+    n = 0
+    for it, got, e in zip(items, states, eos, strict=True):
+        targets = torch.stack([en.shifted_target(c, empty, int(e)) for c in canon])
+        best = scenes[int(((targets - got) ** 2).mean((1, 2)).argmin())]
+        n += best.as_dict() == it["expect"]
+    return n / len(items)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    return (CLIPTokenizer.from_pretrained(tm.TOY_DIR / "tokenizer"),
+            CLIPTextModel.from_pretrained(tm.TOY_DIR / "text_encoder").eval())
+
+
+def test_shipped_encoder_puts_the_scene_of_held_out_grammar_after_the_words(teacher, tokenizer,
+                                                                             shipped):
+    """Without generating: the shipped toy encoder's states for held-out phrasings are nearest
+    to the layout (``shifted_target``) of the right scene's canonical states (measured on 300:
+    0.96; the pre-distillation encoder reaches far less)."""
     items = promptsets.prompt_items(24, seed=5, phrasing="unseen_grammar")
+    assert _nearest_scene_share(teacher, tokenizer, *shipped, items) >= 0.8
+    assert _nearest_scene_share(teacher, tokenizer, tokenizer, teacher, items) < 0.5
 
-    def hits(enc_tok, enc):
-        states = tm.encode_many(enc_tok, enc, [it["prompt"] for it in items])
-        eos = en.eos_positions(enc_tok, [it["prompt"] for it in items])
-        n = 0
-        for it, got, e in zip(items, states, eos, strict=True):
-            targets = torch.stack([en.shifted_target(c, empty, int(e)) for c in canon])
-            best = scenes[int(((targets - got) ** 2).mean((1, 2)).argmin())]
-            n += best.as_dict() == it["expect"]
-        return n / len(items)
 
-    assert hits(student_tok, student) >= 0.8
-    assert hits(tokenizer, teacher) < 0.5
+def test_shipped_encoder_fills_unsaid_attributes_with_the_defaults(teacher, tokenizer, shipped):
+    """A prompt that leaves attributes unsaid ("a red circle", "a square on black", held-out
+    phrasings too) gets the states of the scene with ``en.UNSAID_DEFAULTS`` in their place:
+    the base UNet never learned states for "no size" (make eval-lora's partial base set)."""
+    rng = random.Random("unsaid")
+    items = []
+    for i in range(32):
+        scene = tw.sample_scene(rng, tw.BASE_SHAPES, ("plain",))
+        omit = tuple(a for a in tc.OMITTABLE if rng.random() < 0.5) or ("size",)
+        text = tc.free_caption(scene, rng, tc.GRAMMAR_SPLITS[i % 2], omit=omit)
+        assert set(jd.parse_prompt(text)) == set(scene.as_dict()) - set(omit), text
+        full = replace(scene, **{a: en.UNSAID_DEFAULTS[a] for a in omit})
+        items.append({"prompt": text, "expect": full.as_dict()})
+    assert _nearest_scene_share(teacher, tokenizer, *shipped, items) >= 0.8
+
+
+def test_unsaid_training_prompts_and_their_targets():
+    rng = random.Random(3)
+    kinds = set()
+    for _ in range(600):
+        scene = tw.sample_scene(rng, tw.ALL_SHAPES, tw.STYLES)
+        text, target = en.unsaid_prompt(scene, rng)
+        said = jd.parse_prompt(text)
+        unsaid = frozenset(a for a in scene.as_dict() if a not in said)
+        assert unsaid and unsaid <= set(tc.OMITTABLE), text
+        assert said == {k: v for k, v in scene.as_dict().items() if k not in unsaid}, text
+        assert target == replace(scene, **{a: en.UNSAID_DEFAULTS[a] for a in unsaid})
+        kinds.add(unsaid)
+    assert len(kinds) == 15  # every non-empty subset, down to the bare shape
+    # the prompts that keep the teacher's own states (ControlNet's) name no shape at all
+    for text in en.partial_prompts():
+        assert "shape" not in jd.parse_prompt(text), text
 
 
 @pytest.mark.parametrize("split", tc.GRAMMAR_SPLITS)

@@ -72,11 +72,12 @@ def partial_caption(scene: tw.Scene, rng: random.Random, split: str = "train",
     return tc.free_caption(scene, rng, split=split, omit=omitted), omitted
 
 
-# What training captions leave unsaid (training_records' partial_share). Not the position: the
-# base model draws prompts without one as well as with one (make eval-lora's partial base set:
-# all-correct 0.48 / 0.54 with position unsaid / said), while an adapter trained on captions
-# that drop it reads held-out position phrases ("along the bottom") as unsaid too (free star
-# position 0.97 -> 0.81; trial log in recipes.lora.train). The size is what breaks: 0.12 / 0.94.
+# What training captions leave unsaid (training_records' partial_share). Not the position: an
+# adapter trained on captions that drop it reads held-out position phrases ("along the bottom")
+# as unsaid too (free star position 0.97 -> 0.81; trial log in recipes.lora.train). The shipped
+# recipes no longer use partial captions: since the English encoder reads an unsaid attribute
+# as a default (recipes.toy.en.UNSAID_DEFAULTS), captions whose image shows some other size or
+# background teach against it (star with partial_share 0.3 on that encoder: worse on every set).
 PARTIAL_TRAIN_OMITTABLE = ("color", "size", "background")
 
 

@@ -67,7 +67,8 @@ class LoraSettings:
     # of the eight caption templates: the phrasings people type (and held-out prompts use)
     free_share: float = 0.0
     # > 0: that share of the training captions leaves some attributes unsaid ("a red star";
-    # prompts.partial_caption) while the image stays the whole scene
+    # prompts.partial_caption) while the image stays the whole scene. Not used by the shipped
+    # recipes since the English encoder reads unsaid attributes as defaults (trial log below)
     partial_share: float = 0.0
     # > 0: that share of the training captions led by filler words (prompts.training_records)
     lead_in_share: float = 0.0
@@ -245,9 +246,24 @@ MID_T = (300, 800)
 #   gain, every other ink set loses; not shipped. --partial-share 0.15 (736 s): 0.51 (shape
 #   0.55) / 0.80 (shape 0.88, style 0.92) / 0.68 (shape 0.74, colour 0.95) / 0.98 / 0.61 -- a
 #   little of both, the template shape bar (0.90) missed; not shipped (one seed).
+# Session of 2026-12-05, seventh: the English encoder now reads unsaid attributes as defaults
+# (recipes.toy.en.UNSAID_DEFAULTS; partial base 0.51 -> 1.00, free base 0.96 -> 0.98 without an
+# adapter), so both adapters were retrained on it. Sets as above plus 23 short handwritten
+# prompts ("a circle", "green square"; 0.74 without an adapter):
+# - star, the shipped recipe without partial captions (--partial-share 0, 1027 s): partial star
+#   0.93 / templates 0.90 / free star 0.76 / base 0.98 / free base 0.84 / partial base 0.93 /
+#   short 0.65.
+# - ink, the shipped recipe (710 s): templates style 0.97 / shape 0.86 (the 2026-12-04 ink on
+#   this encoder: 0.93 / 0.88; on the old one 0.92 / 0.91), free ink style 0.97 / shape 0.81
+#   (0.95 / 0.82), partial ink style 0.98 / shape 0.66 (0.95 / 0.82), base 1.00, short 0.78.
+#   Shipped, so that `make toy-lora` reproduces the files; the ink shape bar (0.90) is missed on
+#   every family: most misses are circles read as triangles or squares, large and small alike.
+# - star, the then-shipped recipe (--partial-share 0.3, 981 s): 0.83 / 0.86 / 0.71 / 0.94 / 0.71
+#   / 0.89 / short 0.70 -- worse on every set than without: its partial captions show the whole
+#   scene (any size, any background) for words the encoder now reads as the defaults, so they
+#   teach against the encoder. Shipped: the star without partial captions (above, seed 0).
 SHIPPED: dict[str, dict] = {
-    "star": {"steps": 2400, "batch": 48, "text_encoder_rank": 8, "text_encoder_lr_scale": 0.3,
-             "partial_share": 0.3},
+    "star": {"steps": 2400, "batch": 48, "text_encoder_rank": 8, "text_encoder_lr_scale": 0.3},
     "ink": {"steps": 2400, "batch": 32, "text_encoder_rank": 8, "text_encoder_lr_scale": 0.3,
             "free_share": 0.5}}
 

@@ -36,10 +36,13 @@ the 77 token states). Three things make that work for a causal CLIP tower:
 
 Training prompts: the templates, free English from
 ``recipes.toy.captions.free_caption`` (train split; the held-out
-constructions are the ``unseen_grammar`` evaluation set), colour-only prompts
-(ControlNet's: target = the teacher's states of the same prompt, laid out the
-same way), every scene including the star shape and ink style (the LoRA
-chapter's prompts), and "" (target: the teacher's "", the negative prompt).
+constructions are the ``unseen_grammar`` evaluation set), free English that
+leaves attributes unsaid (``unsaid_prompt``; target: the scene with
+``UNSAID_DEFAULTS`` for what is unsaid, see there),
+colour-only prompts (ControlNet's: target = the teacher's states of the same
+prompt, laid out the same way), every scene including the star shape and ink
+style (the LoRA chapter's prompts), and "" (target: the teacher's "", the
+negative prompt).
 
 ``make toy-model-en`` (this module's ``main``) rebuilds ``toy/text_encoder``
 and ``toy/tokenizer`` from the teacher in ~10 min on 2 CPU cores, seeded;
@@ -56,7 +59,7 @@ import random
 import shutil
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -81,6 +84,7 @@ class Sizes:
     p_template: float = 0.25
     p_empty: float = 0.04
     p_partial: float = 0.08
+    p_unsaid: float = 0.2
     p_noise: float = 0.5
     p_keywords: float = 0.1
     merges: int = 600
@@ -194,15 +198,44 @@ def grammar_corpus(n: int = 20000, seed: int = 0) -> list[str]:
 
 
 def partial_prompts() -> list[str]:
-    """Prompts that name only colour and background (ControlNet's) or a bare object."""
+    """Prompts that name only colour and background, no shape (ControlNet's): their target is
+    the teacher's states of the same prompt, the states the ControlNet was trained with."""
     out = []
     for color in tw.ATTRIBUTES["color"]:
         for bg in tw.ATTRIBUTES["background"]:
-            out += [t.format(color=color, bg=bg, shape=shape).replace(" a orange", " an orange")
-                    for t in tc.COLOR_TEMPLATES["en"]
-                    for shape in (tw.BASE_SHAPES if "{shape}" in t else ("",))]
-        out += [f"a {color} {shape}" for shape in tw.BASE_SHAPES]
+            out += [t.format(color=color, bg=bg).replace(" a orange", " an orange")
+                    for t in tc.COLOR_TEMPLATES["en"] if "{shape}" not in t]
     return sorted(set(out))
+
+
+# What a prompt that leaves attributes unsaid ("a circle", "a red square on the left") is
+# taught to mean: the scene with these defaults in place of what was not said. The base UNet
+# only ever trained on captions that say all five. Before this, the teacher's states of a
+# prompt without a size drew the wrong shape most of the time (make eval-lora's partial base
+# set: all-correct 0.51 overall, 0.12 with the size unsaid, 0.94 with it said), and short
+# prompts failed even with a size ("a big square": 5 of 23 short handwritten prompts right).
+# Fixed defaults are what a student can learn exactly. Trials (distil, then make eval-lora's
+# partial base set / 23 short prompts / unseen_grammar 300; 25 steps, seed 0):
+#   size only, unsaid -> large, other attributes never left out      0.86 / 0.39 / 0.977
+#   + colour left out too, target colour = the scene's random one    0.77 / 0.39 / 0.977
+#     (the student learns the mean over colours: no better)
+#   every attribute may be left out, all four defaults (shipped)     1.00 / 0.74 / 0.977
+# Leaving the position out did not cost held-out position phrases here (unseen_grammar
+# position 0.99), unlike the star LoRA (recipes.lora.prompts.PARTIAL_TRAIN_OMITTABLE): the
+# student also learns to skip words that mean nothing (add_noise). Large, because large
+# shapes are what the model draws best; centre and white, the plain canvas; red, the first
+# colour. Real models fill unsaid attributes from what they learned, which is why their
+# pictures vary; the toy's are always these.
+UNSAID_DEFAULTS = {"color": "red", "size": "large", "position": "center", "background": "white"}
+
+
+def unsaid_prompt(scene: tw.Scene, rng: random.Random) -> tuple[str, tw.Scene]:
+    """Free English (train split) for ``scene`` that leaves attributes unsaid (each of colour,
+    size, position and background with probability 1/2, at least one); returns the prompt
+    and the scene its target states come from (``UNSAID_DEFAULTS`` for what is unsaid)."""
+    omit = tuple(a for a in tc.OMITTABLE if rng.random() < 0.5) or (rng.choice(tc.OMITTABLE),)
+    target = replace(scene, **{a: UNSAID_DEFAULTS[a] for a in omit})
+    return tc.free_caption(scene, rng, split="train", omit=omit), target
 
 
 def student_from(teacher, tokenizer, pieces: dict[int, list[int]]):
@@ -340,6 +373,7 @@ def distill(teacher_tokenizer, teacher, sizes: Sizes | None = None, progress: bo
                                          sizes.merges)
     student = student_from(teacher, tokenizer, pieces)
     targets = tm.encode_many(teacher_tokenizer, teacher, [tc.caption(s, "en") for s in scenes])
+    index = {s: i for i, s in enumerate(scenes)}
     partial = partial_prompts()
     partial_states = tm.encode_many(teacher_tokenizer, teacher, partial)
     empty = tm.encode_many(teacher_tokenizer, teacher, [""])[0]
@@ -358,6 +392,13 @@ def distill(teacher_tokenizer, teacher, sizes: Sizes | None = None, progress: bo
                 j = rng.randrange(len(partial))
                 prompts.append(partial[j])
                 canon.append(partial_states[j])
+            elif rng.random() < sizes.p_unsaid and (
+                    unsaid := unsaid_prompt(rng.choice(scenes), rng))[1] in index:
+                # (with ``scenes`` restricted, a prompt whose default scene is missing is skipped)
+                text, scene = unsaid
+                prompts.append(add_noise(text, rng, words) if rng.random() < sizes.p_noise
+                               else text)
+                canon.append(targets[index[scene]])
             else:
                 i = rng.randrange(len(scenes))
                 prompts.append(training_prompt(scenes[i], rng, sizes.p_template, sizes.p_empty,
@@ -398,7 +439,8 @@ def save_teacher_pipeline(out: str | Path, toy_dir: str | Path = tm.TOY_DIR,
     return out
 
 
-EVAL_SETS = ("templates", "unseen_order", "unseen_words", "unseen_grammar", "free_handwritten")
+EVAL_SETS = ("templates", "unseen_order", "unseen_words", "unseen_grammar", "free_handwritten",
+             "short_handwritten")
 ATTRS = ("shape", "color", "position", "size", "background")
 
 
@@ -406,8 +448,9 @@ def before_after(results: str | Path = "results") -> dict:
     """Collect ``toy_eval_en_<set>_before.json`` / ``toy_eval_en_<set>.json`` into one table.
 
     Returns ``{set: {"before": {...}, "after": {...}}}`` with all-correct and
-    per-attribute accuracy (sets without a file are left out); ``make eval-toy``
-    writes it to ``results/toy_en_before_after.json`` and prints it.
+    per-attribute accuracy (sets without a file are left out; an attribute no
+    prompt of the set names is None); ``make eval-toy`` writes it to
+    ``results/toy_en_before_after.json`` and prints it.
     """
     results, table = Path(results), {}
     for name in EVAL_SETS:
@@ -417,7 +460,8 @@ def before_after(results: str | Path = "results") -> dict:
             if path.exists():
                 d = json.loads(path.read_text())
                 row[when] = {"n": d["n"], "all_correct": round(d["all_correct"], 3),
-                             **{a: round(d["per_attribute"][a], 3) for a in ATTRS}}
+                             **{a: round(d["per_attribute"][a], 3) if a in d["per_attribute"]
+                                else None for a in ATTRS}}
         if row:
             table[name] = row
     return table
@@ -430,7 +474,8 @@ def format_table(table: dict) -> str:
     for name, row in table.items():
         for when, d in row.items():
             lines.append(f"{name:<17}{when:<8}{d['n']:>5}{d['all_correct']:>7.3f}"
-                         + "".join(f"{d[a]:>7.3f}" for a in ATTRS))
+                         + "".join(f"{d[a]:>7.3f}" if d[a] is not None else f"{'-':>7}"
+                                   for a in ATTRS))
     return "\n".join(lines)
 
 
