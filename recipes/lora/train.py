@@ -258,6 +258,8 @@ MID_T = (300, 800)
 #   (0.95 / 0.82), partial ink style 0.98 / shape 0.66 (0.95 / 0.82), base 1.00, short 0.78.
 #   Shipped, so that `make toy-lora` reproduces the files; the ink shape bar (0.90) is missed on
 #   every family: most misses are circles read as triangles or squares, large and small alike.
+#   --fg-weight 4 (703 s): templates style 0.94 / shape 0.87, free 0.94 / 0.84, partial 0.96 /
+#   0.64 -- no better; not shipped.
 # - star, the then-shipped recipe (--partial-share 0.3, 981 s): 0.83 / 0.86 / 0.71 / 0.94 / 0.71
 #   / 0.89 / short 0.70 -- worse on every set than without: its partial captions show the whole
 #   scene (any size, any background) for words the encoder now reads as the defaults, so they
