@@ -426,3 +426,16 @@ def test_lora_redraw_tool_judges_each_strength(load_tool):
     assert out["prompts"] == 6 and out["renders"] == 1.0  # the judge reads true renders
     assert set(out) >= {"text_to_image", "strength 0.3"}
 
+
+
+def test_mix_prompt_set_is_the_star_set_in_ink_wash():
+    """results/prompts_lora_mix_star_ink.jsonl (notebook 06's ink-wash star on 100 prompts) is
+    make eval-lora's star template set with ", in ink-wash style" and style ink expected."""
+    from pathlib import Path
+
+    results = Path(__file__).parents[1] / "results"
+    star = [json.loads(x) for x in (results / "prompts_lora_star.jsonl").read_text().splitlines()]
+    mix = [json.loads(x) for x in
+           (results / "prompts_lora_mix_star_ink.jsonl").read_text().splitlines()]
+    assert mix == [{"prompt": it["prompt"] + ", in ink-wash style",
+                    "expect": {**it["expect"], "style": "ink"}} for it in star]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from recipes.toy import captions as tc
 from recipes.toy import world as tw
+from recipes.toy.captions import partial_caption
 
 # What each shipped concept draws: shapes and styles passed to ``world.sample_scene``.
 CONCEPTS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -56,20 +57,6 @@ def concept_items(concept: str, n: int, seed: int = 0, lang: str = "en",
                 tc.caption(scene, lang, rng)
         items.append({"prompt": prompt, "expect": expect})
     return items
-
-
-def partial_caption(scene: tw.Scene, rng: random.Random, split: str = "train",
-                    omittable: Sequence[str] = tc.OMITTABLE) -> tuple[str, tuple[str, ...]]:
-    """Free English for ``scene`` that leaves attributes unsaid; returns ``(prompt, omitted)``.
-
-    Each attribute of ``omittable`` (default: colour, size, position and
-    background) is left out with probability 1/2, at least one of them ("a
-    star", "draw a red star on black"); the shape (and the ink style) is always
-    named. The image the prompt asks for is any scene with the said attributes,
-    so a judge checks only those.
-    """
-    omitted = tuple(a for a in omittable if rng.random() < 0.5) or (rng.choice(omittable),)
-    return tc.free_caption(scene, rng, split=split, omit=omitted), omitted
 
 
 # What training captions leave unsaid (training_records' partial_share). Not the position: an

@@ -406,3 +406,17 @@ def free_caption(scene: Scene, rng: random.Random | int | None = None,
     elif u < 0.42:
         text = text.upper()
     return text
+
+
+def partial_caption(scene: Scene, rng: random.Random, split: str = "train",
+                    omittable: Sequence[str] = OMITTABLE) -> tuple[str, tuple[str, ...]]:
+    """Free English for ``scene`` that leaves attributes unsaid; returns ``(prompt, omitted)``.
+
+    Each attribute of ``omittable`` (default: colour, size, position and
+    background) is left out with probability 1/2, at least one of them ("a
+    star", "draw a red star on black"); the shape (and the ink style) is always
+    named. The image the prompt asks for is any scene with the said attributes,
+    so a judge checks only those.
+    """
+    omitted = tuple(a for a in omittable if rng.random() < 0.5) or (rng.choice(omittable),)
+    return free_caption(scene, rng, split=split, omit=omitted), omitted

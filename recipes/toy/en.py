@@ -234,9 +234,8 @@ def unsaid_prompt(scene: tw.Scene, rng: random.Random) -> tuple[str, tw.Scene]:
     """Free English (train split) for ``scene`` that leaves attributes unsaid (each of colour,
     size, position and background with probability 1/2, at least one); returns the prompt
     and the scene its target states come from (``UNSAID_DEFAULTS`` for what is unsaid)."""
-    omit = tuple(a for a in tc.OMITTABLE if rng.random() < 0.5) or (rng.choice(tc.OMITTABLE),)
-    target = replace(scene, **{a: UNSAID_DEFAULTS[a] for a in omit})
-    return tc.free_caption(scene, rng, split="train", omit=omit), target
+    text, omit = tc.partial_caption(scene, rng, split="train")
+    return text, replace(scene, **{a: UNSAID_DEFAULTS[a] for a in omit})
 
 
 def student_from(teacher, tokenizer, pieces: dict[int, list[int]]):
