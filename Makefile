@@ -113,6 +113,9 @@ toy-model-zh: $(STAMP)
 # Chapter 06: the star (shape) and ink (style) LoRA adapters, seeded; then the bar.
 toy-lora: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.lora.train --out recipes/assets
+	@# each adapter's guidance scale, chosen on validation prompts (~5 min each)
+	for c in star ink; do OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 \
+		$(BIN)/python -m recipes.lora.guidance --concept $$c || exit 1; done
 	$(MAKE) eval-lora
 
 # <adapter>:<prompt set>; free_* sets word the same kind of scenes in free English, partial_*
@@ -133,6 +136,14 @@ eval-lora: $(STAMP)
 			--steps 25 --guidance 7.5 --seed 0 $$( [ $$lora = none ] || echo --lora $$lora ) \
 			--misses results/lora_misses_$${lora}_on_$$set.jsonl \
 			| tail -n 1 | tee results/lora_eval_$${lora}_on_$$set.json || exit 1; done
+	@# The same pairs at the guidance scale the CLI uses by default: each adapter's guidance.json
+	@# (python -m recipes.lora.guidance); the runs without an adapter at the star's, for forgetting
+	@g=$$($(BIN)/python -c "import json; print(json.load(open('recipes/assets/lora-star/guidance.json'))['recommended'])") \
+		|| exit 1; for pair in $(LORA_EVAL); do lora=$${pair%%:*}; set=$${pair##*:}; \
+		echo "== --lora $$lora on $$set prompts, the adapter's guidance"; \
+		HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy --prompts results/prompts_lora_$$set.jsonl \
+			--steps 25 --seed 0 $$( [ $$lora = none ] && echo --guidance $$g || echo --lora $$lora ) \
+			| tail -n 1 | tee results/lora_eval_guided_$${lora}_on_$$set.json || exit 1; done
 
 lora-experiments: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.lora.experiments

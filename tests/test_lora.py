@@ -277,7 +277,7 @@ def test_text_encoder_lora_hotswaps_and_is_refused_by_toy_zh(tmp_path):
 # defaults the training is the same: one AdamW group per model at the same lr, no clipping
 # (checked once bit for bit against train_lora of 0353351: 12 steps, UNet + text encoder).
 LATER_OPTIONS = ("max_grad_norm", "text_encoder_lr_scale", "mid_t_share", "ema", "free_share",
-                 "partial_share", "lead_in_share")
+                 "partial_share", "lead_in_share", "uncond_concept_only")
 
 
 @pytest.mark.parametrize("name", sorted(set(L.SHIPPED) - {"lcm"}))  # lcm: tests/test_lcm.py
@@ -439,3 +439,98 @@ def test_mix_prompt_set_is_the_star_set_in_ink_wash():
            (results / "prompts_lora_mix_star_ink.jsonl").read_text().splitlines()]
     assert mix == [{"prompt": it["prompt"] + ", in ink-wash style",
                     "expect": {**it["expect"], "style": "ink"}} for it in star]
+
+
+def test_uncond_concept_only_empties_only_concept_captions():
+    """Caption dropout on the concept's images only, from the same draws as the shipped recipe."""
+    records = LP.training_records("ink", 40, seed=3, prior_fraction=0.5)
+    concept = {r.caption: LT.is_concept(r.scene) for r in records}
+    assert any(concept.values()) and not all(concept.values())
+
+    def captions_seen(**over):
+        seen = []
+        tok, te, vae, unet = LT.load_parts()
+
+        class Spy:  # the tokenizer, recording what train_lora asks it to read
+            model_max_length = tok.model_max_length
+
+            def __call__(self, texts, **kw):
+                seen.extend(texts)
+                return tok(texts, **kw)
+
+        settings = LT.LoraSettings(concept="ink", steps=4, batch=16, rank=2, alpha=2,
+                                   fg_weight=0, **over)
+        LT.train_lora(settings, parts=(Spy(), te, vae, unet), records=records, progress=False)
+        return seen
+
+    kept = captions_seen(p_uncond=0.0)
+    dropped = captions_seen(p_uncond=0.5, uncond_concept_only=True)
+    assert len(kept) == len(dropped) == 64 and "" not in kept
+    pairs = list(zip(kept, dropped, strict=True))
+    assert any(d == "" for _, d in pairs), "p_uncond 0.5 empties some concept captions"
+    assert all(d in ("", k) for k, d in pairs), "the same images, in the same order"
+    assert all(concept[k] for k, d in pairs if d == ""), "only concept captions are emptied"
+    assert any(not concept[k] for k, _ in pairs), "base captions were drawn, and all kept"
+
+
+def test_guidance_choice_and_the_files_that_recommend_it(tmp_path):
+    from types import SimpleNamespace
+
+    from recipes.lora import guidance as G
+
+    sweep = {"4.0": {"a": 0.9, "b": 0.8}, "5.0": {"a": 0.8, "b": 0.9}, "7.5": {"a": 0.7, "b": 0.9}}
+    assert G.choose(sweep) == 5.0, "a tie goes to the larger scale"
+    sweep["3.0"] = {"a": 1.0, "b": 0.9}
+    assert G.choose(sweep) == 3.0
+    folders = []
+    for name, value in (("a", 4.0), ("b", 6.0)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / L.WEIGHT_NAME).write_bytes(b"")
+        (folder / L.GUIDANCE_FILE).write_text(json.dumps({"recommended": value}))
+        folders.append(folder)
+    specs = [L.LoraSpec(str(f / L.WEIGHT_NAME), f.name) for f in folders]
+    assert L.recommended_guidance(specs) == (4.0, folders[0] / L.GUIDANCE_FILE)
+    assert L.recommended_guidance([L.LoraSpec("org/hub-lora", "x")]) is None
+    args = SimpleNamespace(guidance=None)
+    L.settle_guidance(args, specs)
+    assert args.guidance == 4.0
+    args = SimpleNamespace(guidance=9.0)
+    L.settle_guidance(args, specs)
+    assert args.guidance == 9.0, "--guidance wins"
+    args = SimpleNamespace(guidance=None)
+    L.settle_guidance(args, [])
+    assert args.guidance == L.DEFAULT_GUIDANCE
+    (folders[1] / L.GUIDANCE_FILE).write_text("{not json")
+    with pytest.raises(L.LoraError, match="unreadable guidance file"):
+        L.recommended_guidance(specs)
+
+
+@pytest.mark.parametrize("name", ["star", "ink"])
+def test_shipped_guidance_file_is_the_measured_choice(name):
+    from recipes.lora import guidance as G
+
+    path = L.SHIPPED[name] / L.GUIDANCE_FILE
+    if not path.is_file():
+        pytest.fail(f"{path} missing: run python -m recipes.lora.guidance --concept {name}")
+    data = json.loads(path.read_text())
+    assert set(data["all_correct"]) == {str(g) for g in G.SCALES}
+    assert all(set(v) == {name, f"free_{name}", "base"} for v in data["all_correct"].values())
+    assert data["recommended"] == G.choose(data["all_correct"])
+    assert data["n_per_set"] >= 100 and data["prompt_seed"] == G.VAL_SEED != 0
+
+
+def test_cli_uses_and_announces_the_adapters_guidance(tmp_path):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "a red circle, ink wash style"}\n')
+    want = json.loads((L.SHIPPED["ink"] / L.GUIDANCE_FILE).read_text())["recommended"]
+    base = [sys.executable, "-m", "recipes", "evaluate", "--prompts", str(prompts),
+            "--steps", "2", "--lora", "ink"]
+    run = subprocess.run(base, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.splitlines()[-1])["guidance"] == want
+    assert f"note: guidance {want:g}" in run.stderr and "guidance.json" in run.stderr
+    run = subprocess.run(base + ["--guidance", "7.5"], capture_output=True, text=True,
+                         timeout=300)
+    assert json.loads(run.stdout.splitlines()[-1])["guidance"] == 7.5
+    assert "note: guidance" not in run.stderr

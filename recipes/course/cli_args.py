@@ -20,17 +20,23 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
         return super()._get_help_string(action)
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """Options shared by every command that loads a pipeline."""
+def add_model_args(p: argparse.ArgumentParser, adapter_guidance: bool = False) -> None:
+    """Options shared by every command that loads a pipeline.
+
+    ``adapter_guidance=True`` (commands with ``--lora``): ``--guidance`` defaults to
+    None, filled by ``recipes.lora.load.settle_guidance`` once the adapters are known.
+    """
     from recipes.pipelines.request import MAX_GUIDANCE, MAX_STEPS
 
     p.add_argument("--model", default="toy",
                    help="'toy', 'toy-zh', a local pipeline folder or a Hub id (org/name)")
     p.add_argument("--steps", type=int, default=25,
                    help=f"denoising steps, 1 to {MAX_STEPS}")
-    p.add_argument("--guidance", type=float, default=7.5,
+    p.add_argument("--guidance", type=float, default=None if adapter_guidance else 7.5,
                    help=f"classifier-free guidance scale, 0 to {MAX_GUIDANCE:g}; "
-                        "1 or less turns guidance off (one UNet pass per step)")
+                        "1 or less turns guidance off (one UNet pass per step)"
+                        + (" (default: 7.5, or the scale a loaded adapter's guidance.json "
+                           "recommends)" if adapter_guidance else ""))
     p.add_argument("--seed", type=int, default=0,
                    help="random seed; image i uses seed + i, so results repeat exactly")
     p.add_argument("--scheduler", default=None,

@@ -28,9 +28,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.misses and not Path(args.misses).parent.is_dir():
         raise UsageError(f"--misses: folder {Path(args.misses).parent} does not exist; "
                          "create it or pick another path")
-    check_request(args, [it["prompt"] for it in items])
-    from recipes.lora.load import apply_loras, resolve_specs
+    from recipes.lora.load import apply_loras, resolve_specs, settle_guidance
     loras = resolve_specs(args.lora)  # bad --lora: one line, before the model loads
+    settle_guidance(args, loras)  # no --guidance: what the adapters recommend, else 7.5
+    check_request(args, [it["prompt"] for it in items])
     pipe = apply_loras(load_pipeline_from_args(args), loras, fuse=True)
     result = evaluate(pipe, items, args.seed, steps=args.steps, guidance=args.guidance,
                       batch_size=args.batch_size, progress=True, fid=args.fid,
@@ -59,7 +60,7 @@ def register(sub) -> None:
                     help="also write every prompt the judge found wrong to this JSONL file "
                          "(asked vs read attribute, image seed), e.g. misses.jsonl "
                          "(default: none)")
-    add_model_args(ev)
+    add_model_args(ev, adapter_guidance=True)
     from recipes.lora.load import add_lora_arg
     add_lora_arg(ev)
     ev.set_defaults(func=_cmd_evaluate)

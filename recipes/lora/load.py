@@ -9,8 +9,10 @@ plain diffusers: ``pipe.load_lora_weights(path, adapter_name=...)`` then
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,6 +215,50 @@ def _check_text_encoder_part(pipe, spec: LoraSpec) -> None:
             f"({type(pipe.text_encoder).__name__} has no {missing[0]}); use it with the model "
             "it was trained for, or load only its UNet part: "
             "pipe.unet.load_lora_adapter(load_file(path), prefix='unet')")
+
+
+GUIDANCE_FILE = "guidance.json"  # written next to the weights by python -m recipes.lora.guidance
+DEFAULT_GUIDANCE = 7.5  # Stable Diffusion 1.5's habit; the CLI's scale when no adapter says more
+
+
+def recommended_guidance(specs: list[LoraSpec]) -> tuple[float, Path] | None:
+    """The smallest guidance scale the loaded adapters recommend, and the file that says so.
+
+    An adapter recommends one when its folder holds ``guidance.json`` (written by
+    ``python -m recipes.lora.guidance``, which measures the scales on validation
+    prompts). Hub ids and bare files recommend nothing: ``None`` when none does.
+    """
+    found = []
+    for spec in specs:
+        path = Path(spec.source).parent / GUIDANCE_FILE
+        if not Path(spec.source).is_file() or not path.is_file():
+            continue
+        try:
+            value = float(json.loads(path.read_text(encoding="utf-8"))["recommended"])
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            raise LoraError(f"{path}: unreadable guidance file ({type(exc).__name__}); delete it "
+                            "or rewrite it with python -m recipes.lora.guidance") from None
+        if not 0 <= value <= 50:
+            raise LoraError(f"{path}: recommended guidance {value:g} is outside 0-50; rewrite it "
+                            "with python -m recipes.lora.guidance")
+        found.append((value, path))
+    return min(found) if found else None
+
+
+def settle_guidance(args, specs: list[LoraSpec]) -> None:
+    """Fill ``args.guidance`` when the user gave none: the adapters' recommendation, else 7.5.
+
+    A recommendation that is used is announced on stderr, so the number that made
+    the image is never hidden; ``--guidance`` always wins.
+    """
+    if args.guidance is not None:
+        return
+    rec = recommended_guidance(specs)
+    args.guidance = DEFAULT_GUIDANCE if rec is None else rec[0]
+    if rec is not None:
+        print(f"note: guidance {rec[0]:g}, as {rec[1]} recommends for this adapter (measured on "
+              f"validation prompts; {DEFAULT_GUIDANCE:g} without it); pass --guidance to choose",
+              file=sys.stderr)
 
 
 def add_lora_arg(parser) -> None:

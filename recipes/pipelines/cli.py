@@ -24,9 +24,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise UsageError(f"--out {args.out!r}: use a .png, .jpg or .webp file name")
-    check_request(args, [args.prompt], size=args.size, negative_prompt=args.negative_prompt)
-    from recipes.lora.load import apply_loras, resolve_specs
+    from recipes.lora.load import apply_loras, resolve_specs, settle_guidance
     loras = resolve_specs(args.lora)  # bad --lora: one line, before the model loads
+    settle_guidance(args, loras)  # no --guidance: what the adapters recommend, else 7.5
+    check_request(args, [args.prompt], size=args.size, negative_prompt=args.negative_prompt)
     from recipes.controlnet.control import check_control, controlled
     control = check_control(args, args.size)  # bad --control: one line, before loading
     pipe = apply_loras(load_pipeline_from_args(args), loras, fuse=True)
@@ -82,7 +83,7 @@ def register(sub) -> None:
                      help="height = width in pixels, a multiple of 8 (the toy model is trained "
                           "at 64)")
     gen.add_argument("--out", default="out.png", help="image file to write (.png/.jpg/.webp)")
-    add_model_args(gen)
+    add_model_args(gen, adapter_guidance=True)
     from recipes.lora.load import add_lora_arg
     add_lora_arg(gen)
     from recipes.controlnet.control import add_control_args
