@@ -3,6 +3,7 @@ set widget values, click the button, read the image, judge line, history and err
 
 import json
 
+import ipywidgets as W
 import numpy as np
 import pytest
 
@@ -117,6 +118,10 @@ def test_optional_controls_follow_the_assets(tmp_path):
     assert all(w in shown for w in app.loras.values()) and app.controlnet in shown
     bare = list(_walk(Playground("toy", assets=tmp_path / "none").widget))
     assert app.controlnet not in bare
+    (lora / "guidance.json").write_text(json.dumps({"recommended": 3.0}))
+    text = " ".join(w.value for w in _walk(Playground("toy", assets=tmp_path).widget)
+                    if isinstance(w, W.HTML))
+    assert "recommended guidance: lora-star 3" in text
 
 
 def test_lora_weight_changes_the_image(toy_pipe, tmp_path):

@@ -22,7 +22,7 @@ from PIL import Image, ImageFilter
 from recipes.chinese.safety import ContentFilter
 from recipes.pipelines.request import GenerationRequest, RequestError, validate
 from recipes.pipelines.schedulers import SCHEDULERS
-from recipes.playground.assets import find_controlnets, find_loras
+from recipes.playground.assets import find_controlnets, find_loras, recommended_guidance
 from recipes.toy import world as tw
 from recipes.toy.judge import JUDGED, judge
 from recipes.toy.model import ASSETS
@@ -128,7 +128,11 @@ class Playground:
         controls = [self.prompt, self.negative, self.model, self.scheduler, self.steps,
                     self.guidance, W.HBox([self.seed, self.random_seed]), self.size]
         if has_lora:
-            controls.append(W.HTML("<b>LoRA 适配器</b>（权重 0 = 关闭）"))
+            hints = [(a.name, recommended_guidance(a)) for a in self._lora_assets.values()]
+            hints = ", ".join(f"{html.escape(n)} {g:g}" for n, g in hints if g is not None)
+            controls.append(W.HTML("<b>LoRA 适配器</b>（权重 0 = 关闭）" + (
+                f"<br><small>各自推荐的 guidance / recommended guidance: {hints}"
+                "（guidance.json，第 06 章）</small>" if hints else "")))
             controls.extend(self.loras.values())
         if has_controlnet:
             controls += [W.HTML("<b>ControlNet</b>"), self.controlnet, self.control_source,

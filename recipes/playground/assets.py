@@ -29,6 +29,16 @@ class LoraAsset:
     layout: str  # "diffusers" or "peft"
 
 
+def recommended_guidance(asset: LoraAsset) -> float | None:
+    """The guidance scale the adapter's ``guidance.json`` recommends (chapter 06), if readable."""
+    try:
+        value = float(json.loads((asset.path / "guidance.json").read_text(encoding="utf-8"))
+                      ["recommended"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if 0 <= value <= 50 else None
+
+
 def _folders(root: Path, depth: int = 2) -> list[Path]:
     """Sub-folders of ``root`` up to ``depth`` levels (assets are shallow), sorted."""
     if not root.is_dir():
