@@ -113,7 +113,7 @@ toy-model-zh: $(STAMP)
 # Chapter 06: the star (shape) and ink (style) LoRA adapters, seeded; then the bar.
 toy-lora: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.lora.train --out recipes/assets
-	@# each adapter's guidance scale, chosen on validation prompts (~5 min each)
+	@# each adapter's guidance scale, chosen on validation prompts (~4 min each)
 	for c in star ink; do OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 \
 		$(BIN)/python -m recipes.lora.guidance --concept $$c || exit 1; done
 	$(MAKE) eval-lora

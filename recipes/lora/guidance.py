@@ -4,11 +4,13 @@ Guidance 7.5 is Stable Diffusion 1.5's habit, not a law. Classifier-free guidanc
 multiplies the difference between the prompt's prediction and the empty prompt's;
 a style adapter makes that difference large, and 7.5 times it overshoots: the
 shipped ink adapter's circles come out lumpy and are read as triangles (ink shape
-0.88 on 100 validation prompts at 7.5, 0.96 at 4; see ``SHIPPED``'s trial log in
-``recipes.lora.train``). Model cards of style LoRAs say "use CFG 3-5" for this
-reason. Here the number is measured, not guessed:
+0.88 on the 100 validation prompts at 7.5, 0.96 at 4: ``python -m recipes.lora.prompts
+--concept ink --n 100 --seed 7 --out val.jsonl``, then ``python -m recipes evaluate
+--prompts val.jsonl --lora ink --guidance G``; ``SHIPPED``'s trial log in
+``recipes.lora.train``). Model cards of style LoRAs say "use CFG 3-5" for this reason.
+Here the number is measured, not guessed:
 
-    python -m recipes.lora.guidance --concept ink     # ~5 min on 2 CPU cores
+    python -m recipes.lora.guidance --concept ink     # ~4 min on 2 CPU cores
 
 generates the adapter's validation prompts (prompt seed ``VAL_SEED``, not the
 sets ``make eval-lora`` judges) at each scale in ``SCALES``: the concept in
@@ -28,7 +30,6 @@ from pathlib import Path
 
 SCALES = (2.0, 3.0, 4.0, 5.0, 6.0, 7.5)
 VAL_SEED = 7  # prompt seed of the validation sets; make eval-lora uses prompt seed 0
-FILE = "guidance.json"
 
 
 def validation_sets(concept: str, n: int) -> dict[str, list[dict]]:
@@ -52,7 +53,7 @@ def sweep_adapter(folder: str | Path, concept: str, n: int = 100, scales=SCALES,
                   steps: int = 25, seed: int = 0, device: str = "cpu") -> dict:
     """Judge the adapter in ``folder`` at every scale; return what ``guidance.json`` holds."""
     from recipes.evaluation.evaluate import evaluate
-    from recipes.lora.load import LoraSpec, apply_loras, resolve
+    from recipes.lora.load import SHIPPED, LoraSpec, apply_loras, resolve
     from recipes.pipelines.models import load_pipeline
 
     start = time.perf_counter()
@@ -66,11 +67,12 @@ def sweep_adapter(folder: str | Path, concept: str, n: int = 100, scales=SCALES,
     return {"recommended": choose(sweep), "all_correct": sweep, "n_per_set": n,
             "prompt_seed": VAL_SEED, "steps": steps, "seed": seed,
             "seconds": round(time.perf_counter() - start, 1),
-            "command": f"python -m recipes.lora.guidance --concept {concept} --n {n}"}
+            "command": f"python -m recipes.lora.guidance --concept {concept} --n {n}"
+                       + (f" --folder {folder}" if Path(folder) != SHIPPED.get(concept) else "")}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from recipes.lora.load import SHIPPED
+    from recipes.lora.load import GUIDANCE_FILE, SHIPPED
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concept", required=True, choices=("star", "ink"))
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     folder = args.folder or SHIPPED[args.concept]
     result = sweep_adapter(folder, args.concept, args.n)
-    (Path(folder) / FILE).write_text(json.dumps(result, indent=1) + "\n")
+    (Path(folder) / GUIDANCE_FILE).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
     return 0
 

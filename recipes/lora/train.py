@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from recipes.lora.prompts import training_records
 from recipes.toy import model as tm
 from recipes.toy import train as tt
+from recipes.toy import world as tw
 
 TARGET_MODULES = ("to_k", "to_q", "to_v", "to_out.0")  # diffusers' examples: attention only
 # The ResNet convolutions too: the toy UNet has attention only at 8x8 and 4x4 latents, so
@@ -272,7 +273,7 @@ MID_T = (300, 800)
 # on 100 validation prompts (prompt seed 7) at guidance 4 / 5 / 6 / 7.5: all-correct 0.95 / 0.91
 # / 0.90 / 0.82, shape 0.96 / 0.92 / 0.91 / 0.88, style 0.99 / 0.99 / 0.98 / 0.95 (free English
 # 0.75 / 0.76 / 0.66 / 0.63). Under the adapter the empty prompt draws ink half the time (16
-# seeds: 8 ink, 8 plain), so CFG multiplies a large prompt-minus-empty difference; 7.5 times it
+# seeds: 8 ink, 8 plain; notebook 06 counts it), so CFG multiplies a large prompt-minus-empty difference; 7.5 times it
 # swells the ink's uneven density into lumps on the circles' edges. The star (templates 0.94 at
 # 4, 0.90 at 7.5) and the base model (1.00 at 4 and 5, 0.99 at 7.5) gain a little too. So each
 # adapter's scale is chosen on validation prompts (recipes.lora.guidance -> guidance.json) and
@@ -345,8 +346,6 @@ def add_lora(model, settings: LoraSettings, text: bool = False) -> list[torch.nn
 
 def is_concept(scene) -> bool:
     """True for a scene only an adapter draws: a shape or a style the base world lacks."""
-    from recipes.toy import world as tw
-
     return scene.shape not in tw.BASE_SHAPES or scene.style != "plain"
 
 
