@@ -274,10 +274,10 @@ MID_T = (300, 800)
 # / 0.90 / 0.82, shape 0.96 / 0.92 / 0.91 / 0.88, style 0.99 / 0.99 / 0.98 / 0.95 (free English
 # 0.75 / 0.76 / 0.66 / 0.63). Under the adapter the empty prompt draws ink half the time (16
 # seeds: 8 ink, 8 plain; notebook 06 counts it), so CFG multiplies a large prompt-minus-empty
-# difference; 7.5 times it swells the ink's uneven density into lumps on the circles' edges. The star (templates 0.94 at
-# 4, 0.90 at 7.5) and the base model (1.00 at 4 and 5, 0.99 at 7.5) gain a little too. So each
-# adapter's scale is chosen on validation prompts (recipes.lora.guidance -> guidance.json) and
-# the CLI uses it when --guidance is not given.
+# difference; 7.5 times it swells the ink's uneven density into lumps on the circles' edges. The
+# star (templates 0.94 at 4, 0.90 at 7.5) and the base model (1.00 at 4 and 5, 0.99 at 7.5) gain a
+# little too. So each adapter's scale is chosen on validation prompts (recipes.lora.guidance ->
+# guidance.json) and the CLI uses it when --guidance is not given.
 # Tried from the training side first: --uncond-concept-only (caption dropout on the ink images
 # only, so that under the adapter the empty prompt draws ink and CFG no longer multiplies the
 # style; 946 s on this machine, the shipped recipe took 711 s on the last one): val templates
