@@ -158,8 +158,10 @@ eval-lcm: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.lora.lcm --evaluate
 
 # Before = the pre-distillation text encoder (toy-clip's text tower) with the same UNet/VAE;
-# after = the shipped toy. free_handwritten and short_handwritten are hand-written sets that
-# training never reads; the short ones leave attributes unsaid ("a red circle"), so no FID.
+# after = the shipped toy. free_handwritten, short_handwritten and terse_handwritten are
+# hand-written sets that training never reads; the short and terse ones leave attributes unsaid
+# ("a red circle"), so no FID. terse_handwritten was written after en.short_prompt, as a check
+# that the short training prompts did not just learn short_handwritten's style.
 EVAL_N ?= 300
 TOY_BEFORE ?= /tmp/toy-before-en
 eval-toy: $(STAMP)
@@ -167,13 +169,13 @@ eval-toy: $(STAMP)
 	@HF_HUB_OFFLINE=1 $(BIN)/python -m recipes.toy.en --teacher-pipeline $(TOY_BEFORE) >/dev/null
 	@for ph in templates unseen_order unseen_words unseen_grammar; do \
 		$(BIN)/python -m recipes prompts --n $(EVAL_N) --phrasing $$ph --out results/prompts_en_$$ph.jsonl >/dev/null || exit 1; done
-	@for ph in templates unseen_order unseen_words unseen_grammar free_handwritten short_handwritten; do \
+	@for ph in templates unseen_order unseen_words unseen_grammar free_handwritten short_handwritten terse_handwritten; do \
 		echo "== $$ph, before" && \
 		HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model $(TOY_BEFORE) --prompts results/prompts_en_$$ph.jsonl \
 			--steps 25 --guidance 7.5 --seed 0 | tail -n 1 | tee results/toy_eval_en_$${ph}_before.json || exit 1; \
 		echo "== $$ph, after" && \
 		HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy --prompts results/prompts_en_$$ph.jsonl \
-			--steps 25 --guidance 7.5 --seed 0 $$( [ $$ph = short_handwritten ] || echo --fid ) \
+			--steps 25 --guidance 7.5 --seed 0 $$( [ $$ph = short_handwritten ] || [ $$ph = terse_handwritten ] || echo --fid ) \
 			| tail -n 1 | tee results/toy_eval_en_$$ph.json || exit 1; \
 	done
 	@rm -rf $(TOY_BEFORE)
