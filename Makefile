@@ -194,6 +194,9 @@ eval-toy-zh: $(STAMP)
 	@echo "== zh short_handwritten (hand-written, attributes left unsaid: 一个红色的圆形)"
 	@HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy-zh --prompts results/prompts_zh_short_handwritten.jsonl \
 		--steps 25 --guidance 7.5 --seed 0 | tail -n 1 | tee results/toy_zh_eval_zh_short_handwritten.json
+	@echo "== zh terse_handwritten (hand-written later, shorter still: 红圆, 左边一个正方形)"
+	@HF_HUB_OFFLINE=1 $(BIN)/python -m recipes evaluate --model toy-zh --prompts results/prompts_zh_terse_handwritten.jsonl \
+		--steps 25 --guidance 7.5 --seed 0 | tail -n 1 | tee results/toy_zh_eval_zh_terse_handwritten.json
 	@echo "== English toy model on the same scenes as the Chinese template prompts (the bar's reference)"
 	@$(BIN)/python -m recipes prompts --lang en --same-scenes results/prompts_zh_templates.jsonl \
 		--out results/prompts_en_same_scenes.jsonl >/dev/null

@@ -46,6 +46,30 @@ def test_augmentation_keeps_every_attribute_word():
         assert all(parsed.get(k) == getattr(scene, k) for k in toyworld.ATTRIBUTES), text
 
 
+def test_short_prompts_say_the_shape_and_target_the_defaults():
+    """``toyzh.short_prompt``: the shape always, 0-3 other attributes, only caption words,
+    none of the unseen_order set's constructions; unsaid attributes target the English
+    encoder's defaults."""
+    from dataclasses import replace
+
+    from recipes.toy.en import UNSAID_DEFAULTS
+
+    rng = random.Random(2)
+    unseen = ("画一个", "有个", "放在", "背景是", "背景为", "请生成", "颜色", "位置", "尺寸")
+    counts = set()
+    for _ in range(500):
+        scene = toyworld.sample_scene(rng)
+        text, target = toyzh.short_prompt(scene, rng)
+        said = judge.parse_prompt(text)
+        assert said["shape"] == scene.shape and all(
+            getattr(scene, k) == v for k, v in said.items()), text
+        unsaid = {"color", "size", "position", "background"} - set(said)
+        assert target == replace(scene, **{a: UNSAID_DEFAULTS[a] for a in unsaid}), text
+        assert not any(u in text for u in unseen), text
+        counts.add(4 - len(unsaid))
+    assert counts == {0, 1, 2, 3}
+
+
 def test_targets_cover_every_base_scene():
     scenes = toyzh.base_scenes()
     assert len(scenes) == 3 * 6 * 5 * 2 * 2 == len(set(scenes))
