@@ -394,16 +394,23 @@ def free_caption(scene: Scene, rng: random.Random | int | None = None,
         # A held-out separator is used at least once when separators are held out.
         sep = r.choice(seps) if i or "separator" not in unseen else seps[0]
         text += sep + clause
-    text = re.sub(r"\s+", " ", text).strip(" ,;-")
+    return finish(re.sub(r"\s+", " ", text).strip(" ,;-"), r)
+
+
+def finish(text: str, r: random.Random, endings: Sequence[str] = _ENDINGS,
+           cases: tuple[float, float, float] = (0.3, 0.38, 0.42)) -> str:
+    """Fix "a"/"an", add a random ending and sometimes capitalise (first letter, Title Case or
+    UPPER with cumulative probabilities ``cases``) the way people type: the last draws of
+    ``free_caption`` and ``recipes.toy.en.short_prompt``."""
     text = re.sub(r"\b([Aa]) (?=[aeiou])", r"\1n ", text)  # "a orange" -> "an orange"
     text = re.sub(r"\b([Aa])n (?=[^aeiou\W])", r"\1 ", text)  # "an big" -> "a big"
-    text += r.choice(_ENDINGS)
+    text += r.choice(endings)
     u = r.random()
-    if u < 0.3:
+    if u < cases[0]:
         text = text[:1].upper() + text[1:]
-    elif u < 0.38:
+    elif u < cases[1]:
         text = text.title()
-    elif u < 0.42:
+    elif u < cases[2]:
         text = text.upper()
     return text
 
